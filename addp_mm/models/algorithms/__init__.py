@@ -1,0 +1,3 @@
+from .addp import ADDP
+
+__all__ = ['ADDP']

@@ -1,0 +1,107 @@
+"""ADDP pre-training (Tian et al., ICLR 2024), read top to bottom."""
+from typing import Dict, List, Optional, Tuple
+
+import torch
+from mmpretrain.models.selfsup.base import BaseSelfSupervisor
+from mmpretrain.registry import MODELS
+from mmpretrain.structures import DataSample
+
+from ..utils.masking import nested_masks, num_masked, training_ratio_grid
+
+
+@MODELS.register_module()
+class ADDP(BaseSelfSupervisor):
+    """Alternating Denoising Diffusion Process, pre-training.
+
+    One step: tokenize the image (z_0), draw two nested masks, let the frozen token predictor
+    make the unreliable tokens and the target, decode x_t with the frozen VQGAN, then encode x_t
+    (backbone), decode tokens (neck) and score them against the target (head).
+
+    Args:
+        backbone (dict): :class:`ADDPViT` config (the pixel encoder).
+        neck (dict): :class:`ADDPTokenDecoder` config.
+        head (dict): :class:`ADDPHead` config.
+        target_generator (dict): :class:`ADDPTargetGenerator` config (frozen VQGAN + predictor).
+        mask_ratio_steps (int): Resolution of the mask-ratio grid. Defaults to 100.
+        mask_ratio_range (tuple): Kept grid ratios [low, high). Defaults to (0.5, 1.0).
+        mask_ratio_mu (float): Mean of the truncated normal over ratios. Defaults to 0.55.
+        mask_ratio_std (float): Its std. Defaults to 0.25.
+        max_step_offset (int): The next step is 1..max_step_offset grid points noisier.
+            Defaults to 5.
+        data_preprocessor (dict, optional): Should scale images to [0, 1] RGB.
+    """
+
+    def __init__(self,
+                 backbone: dict,
+                 neck: dict,
+                 head: dict,
+                 target_generator: dict,
+                 mask_ratio_steps: int = 100,
+                 mask_ratio_range: Tuple[float, float] = (0.5, 1.0),
+                 mask_ratio_mu: float = 0.55,
+                 mask_ratio_std: float = 0.25,
+                 max_step_offset: int = 5,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(backbone=backbone, neck=neck, head=head,
+                         target_generator=target_generator,
+                         data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        ratios, probs = training_ratio_grid(mask_ratio_steps, *mask_ratio_range, mask_ratio_mu,
+                                            mask_ratio_std)
+        self.register_buffer('mask_ratios', ratios, persistent=False)
+        self.register_buffer('mask_ratio_probs', probs, persistent=False)
+        self.max_step_offset = max_step_offset
+
+    def sample_masks(self, batch_size: int, num_tokens: int,
+                     device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Draw (mask_t, mask_next) for a batch: one ratio and offset per batch (SPEC 3.1 2-4).
+
+        Returns:
+            tuple: two (B, L) float masks, 1 = masked, mask_t a subset of mask_next.
+        """
+        i = int(torch.multinomial(self.mask_ratio_probs.float().cpu(), 1))
+        j = min(i + int(torch.randint(1, self.max_step_offset + 1, ())), len(self.mask_ratios) - 1)
+        n_t = num_masked(float(self.mask_ratios[i]), num_tokens)
+        n_next = num_masked(float(self.mask_ratios[j]), num_tokens)
+        noise = torch.rand(batch_size, num_tokens, device=device)
+        return nested_masks(noise, n_t, n_next)
+
+    def extract_feat(self, inputs: torch.Tensor, **kwargs) -> Tuple[torch.Tensor]:
+        """Encoder features of images in [0, 1]: a tuple with (B, 1 + L, D)."""
+        return self.backbone(inputs)
+
+    def predict_logits(self, x: Optional[torch.Tensor], ids: torch.Tensor,
+                       mask: torch.Tensor) -> torch.Tensor:
+        """Token logits of the trainable network for (x_t, z_0 ids, mask_t).
+
+        Args:
+            x (Tensor | None): (B, 3, H, W) image in [0, 1]; None (skips the encoder) is only
+                valid when every position is masked.
+            ids (Tensor): (B, L) z_0 ids.
+            mask (Tensor): (B, L), 1 = masked.
+
+        Returns:
+            Tensor: (B, 1 + L + K, vocab) logits.
+        """
+        latent = None if x is None else self.backbone(x)[0]
+        feats = self.neck(latent, ids, mask)
+        return self.head(feats, self.neck.token_emb.weight)
+
+    def loss(self, inputs: List[torch.Tensor], data_samples: List[DataSample],
+             **kwargs) -> Dict[str, torch.Tensor]:
+        """One ADDP training step.
+
+        Args:
+            inputs (list[Tensor]): One view, (B, 3, H, W) RGB in [0, 1].
+            data_samples (list[DataSample]): Unused.
+
+        Returns:
+            dict: ``loss``.
+        """
+        images = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
+        B = images.shape[0]
+        num_tokens = self.neck.num_tokens
+        mask_t, mask_next = self.sample_masks(B, num_tokens, images.device)
+        target = self.target_generator(images, mask_t, mask_next)
+        logits = self.predict_logits(target['x_t'], target['ids'], mask_t)
+        return dict(loss=self.head.loss(logits, target['target'], mask_t))

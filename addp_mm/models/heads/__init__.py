@@ -1,0 +1,3 @@
+from .addp_head import ADDPHead
+
+__all__ = ['ADDPHead']

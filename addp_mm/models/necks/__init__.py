@@ -1,0 +1,3 @@
+from .addp_decoder import ADDPTokenDecoder
+
+__all__ = ['ADDPTokenDecoder']

@@ -1,0 +1,3 @@
+from .addp_target import ADDPTargetGenerator
+
+__all__ = ['ADDPTargetGenerator']

@@ -1,0 +1,58 @@
+"""The frozen half of ADDP training: VQGAN tokenizer + token predictor -> (x_t, z_0, target)."""
+from typing import Dict, Optional
+
+import torch
+from mmengine.model import BaseModule
+from mmpretrain.registry import MODELS
+
+
+@MODELS.register_module()
+class ADDPTargetGenerator(BaseModule):
+    """Builds the inputs and targets of one ADDP training step (SPEC 3.1 steps 1, 5 and 6).
+
+    Both sub-models are frozen and run without gradients. The two token-predictor queries
+    (mask_next for the unreliable tokens, mask_t for the target) run as one batched pass.
+
+    Args:
+        vqgan (dict): Config of the :class:`VQGANTokenizer`.
+        predictor (dict): Config of the :class:`MAGETokenPredictor`.
+    """
+
+    def __init__(self, vqgan: dict, predictor: dict, init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.vqgan = MODELS.build(vqgan)
+        self.predictor = MODELS.build(predictor)
+
+    def train(self, mode: bool = True):
+        return super().train(False)
+
+    @torch.no_grad()
+    def tokenize(self, images: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """images (B, 3, H, W) in [0, 1] -> ``ids`` (B, L) and ``z0`` (B, C, h, w)."""
+        z0, ids = self.vqgan.encode(images)
+        return dict(ids=ids, z0=z0)
+
+    @torch.no_grad()
+    def forward(self, images: torch.Tensor, mask_t: torch.Tensor,
+                mask_next: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """Make x_t and the target distribution.
+
+        Args:
+            images (Tensor): (B, 3, H, W) RGB in [0, 1].
+            mask_t (Tensor): (B, L), 1 = masked at step t.
+            mask_next (Tensor): (B, L), 1 = masked at the next (noisier) step; contains mask_t.
+
+        Returns:
+            dict: ``ids`` (B, L) z_0 ids, ``z0`` (B, C, h, w) quantized map, ``x_t`` (B, 3, H, W)
+            decoded image (not clamped), ``target`` (B, K, h, w) token-predictor probabilities
+            given (z_0, mask_t).
+        """
+        out = self.tokenize(images)
+        ids, z0 = out['ids'], out['z0']
+        B, C, h, w = z0.shape
+        probs = self.predictor.predict(torch.cat([ids, ids]), torch.cat([mask_next, mask_t]))
+        probs_next, target = probs[:B], probs[B:]
+        soft_next = self.vqgan.soft_vectors(probs_next.to(z0.dtype))  # unreliable tokens
+        z_t = torch.where(mask_t.view(B, 1, h, w).bool(), soft_next, z0)
+        out.update(x_t=self.vqgan.decode(z_t), target=target)
+        return out

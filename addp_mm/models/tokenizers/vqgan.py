@@ -1,0 +1,265 @@
+"""Frozen VQGAN tokenizer (MaskGIT architecture, as released with MAGE).
+
+Key names follow taming-transformers, so the official ``vqgan_jax_strongaug.ckpt`` loads as is.
+"""
+from typing import Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.model import BaseModule
+from mmpretrain.registry import MODELS
+
+from ..utils.frozen import FrozenMixin
+
+
+def _norm(channels: int) -> nn.GroupNorm:
+    return nn.GroupNorm(32, channels, eps=1e-6, affine=True)
+
+
+class ResBlock(nn.Module):
+    """GroupNorm -> swish -> conv3x3 -> GroupNorm -> swish -> dropout -> conv3x3 (no conv biases).
+
+    When the channel count changes, the released weights were trained with the 1x1
+    ``nin_shortcut`` applied to the block's *output* ``h`` (not to its input), returning
+    ``shortcut(h) + h``; kept here for weight compatibility.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, dropout: float = 0.) -> None:
+        super().__init__()
+        self.norm1 = _norm(in_channels)
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False)
+        self.norm2 = _norm(out_channels)
+        self.dropout = nn.Dropout(dropout)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
+        if in_channels != out_channels:
+            self.nin_shortcut = nn.Conv2d(out_channels, out_channels, 1, bias=False)
+        else:
+            self.nin_shortcut = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(F.silu(self.norm1(x)))
+        h = self.conv2(self.dropout(F.silu(self.norm2(h))))
+        if self.nin_shortcut is not None:
+            return self.nin_shortcut(h) + h
+        return x + h
+
+
+class _Mid(nn.Module):
+
+    def __init__(self, channels: int, dropout: float) -> None:
+        super().__init__()
+        self.block_1 = ResBlock(channels, channels, dropout)
+        self.block_2 = ResBlock(channels, channels, dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.block_2(self.block_1(x))
+
+
+class _Upsample(nn.Module):
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.interpolate(x, scale_factor=2.0, mode='nearest'))
+
+
+class VQEncoder(nn.Module):
+    """Image (B, 3, H, W) in [0, 1] -> latent (B, z_channels, H / 2^(L-1), W / 2^(L-1))."""
+
+    def __init__(self, ch: int, ch_mult: Sequence[int], num_res_blocks: int, in_channels: int,
+                 z_channels: int, dropout: float) -> None:
+        super().__init__()
+        self.conv_in = nn.Conv2d(in_channels, ch, 3, padding=1, bias=False)
+        self.down = nn.ModuleList()
+        in_ch = ch
+        for i, mult in enumerate(ch_mult):
+            level = nn.Module()
+            blocks = []
+            for _ in range(num_res_blocks):
+                blocks.append(ResBlock(in_ch, ch * mult, dropout))
+                in_ch = ch * mult
+            level.block = nn.ModuleList(blocks)
+            self.down.append(level)
+        self.mid = _Mid(in_ch, dropout)
+        self.norm_out = _norm(in_ch)
+        self.conv_out = nn.Conv2d(in_ch, z_channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv_in(x)
+        for i, level in enumerate(self.down):
+            for block in level.block:
+                h = block(h)
+            if i != len(self.down) - 1:
+                h = F.avg_pool2d(h, 2)
+        h = self.mid(h)
+        return self.conv_out(F.silu(self.norm_out(h)))
+
+
+class VQDecoder(nn.Module):
+    """Latent (B, z_channels, h, w) -> image (B, out_ch, h * 2^(L-1), w * 2^(L-1)), not clamped."""
+
+    def __init__(self, ch: int, ch_mult: Sequence[int], num_res_blocks: int, out_ch: int,
+                 z_channels: int, dropout: float) -> None:
+        super().__init__()
+        in_ch = ch * ch_mult[-1]
+        self.conv_in = nn.Conv2d(z_channels, in_ch, 3, padding=1)
+        self.mid = _Mid(in_ch, dropout)
+        up = []
+        for i in reversed(range(len(ch_mult))):
+            level = nn.Module()
+            blocks = []
+            for _ in range(num_res_blocks):
+                blocks.append(ResBlock(in_ch, ch * ch_mult[i], dropout))
+                in_ch = ch * ch_mult[i]
+            level.block = nn.ModuleList(blocks)
+            if i != 0:
+                level.upsample = _Upsample(in_ch)
+            up.insert(0, level)  # keep the official indexing: up[0] is the full-resolution level
+        self.up = nn.ModuleList(up)
+        self.norm_out = _norm(in_ch)
+        self.conv_out = nn.Conv2d(in_ch, out_ch, 3, padding=1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.mid(self.conv_in(z))
+        for i in reversed(range(len(self.up))):
+            level = self.up[i]
+            for block in level.block:
+                h = block(h)
+            if i != 0:
+                h = level.upsample(h)
+        return self.conv_out(F.silu(self.norm_out(h)))
+
+
+class VectorQuantizer(nn.Module):
+    """Nearest-neighbour codebook lookup (L2)."""
+
+    def __init__(self, n_embed: int, embed_dim: int) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(n_embed, embed_dim)
+
+    def forward(self, z: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """z: (B, C, h, w) -> quantized (B, C, h, w), ids (B, h*w) row-major."""
+        B, C, h, w = z.shape
+        flat = z.permute(0, 2, 3, 1).reshape(-1, C)
+        codebook = self.embedding.weight
+        # ||z||^2 - 2 z.e + ||e||^2, the same expansion as the official quantizer.
+        dist = (flat.pow(2).sum(1, keepdim=True) - 2 * flat @ codebook.t() +
+                codebook.pow(2).sum(1)[None])
+        ids = dist.argmin(1)
+        return self.lookup(ids.view(B, h, w)), ids.view(B, h * w)
+
+    def lookup(self, ids: torch.Tensor) -> torch.Tensor:
+        """ids (B, h, w) -> codebook vectors (B, C, h, w)."""
+        return self.embedding(ids).permute(0, 3, 1, 2).contiguous()
+
+
+@MODELS.register_module()
+class VQGANTokenizer(FrozenMixin, BaseModule):
+    """Frozen VQGAN (MaskGIT architecture) that maps images to token ids and back.
+
+    The default sizes are those of the released ``vqgan_jax_strongaug.ckpt`` (ch 128, 5 levels,
+    256x256 -> 16x16 tokens, codebook 1024 x 256). The module is frozen: parameters have
+    ``requires_grad=False``, it stays in eval mode under ``model.train()`` and, when
+    ``checkpoint`` is given, its weights are loaded in :meth:`init_weights` after any parent
+    initialisation, so a parent ``init_cfg`` never overwrites them.
+
+    Args:
+        checkpoint (str, optional): Local path of the VQGAN weights: a raw state dict,
+            ``{'state_dict': ...}`` (official), ``{'model': ...}`` with ``vqgan.*`` keys (MAGE/ADDP
+            release) or an addp_mm checkpoint. None leaves random weights (tests only).
+        ch (int): Base channels. Defaults to 128.
+        ch_mult (Sequence[int]): Channel multiplier per level; ``len - 1`` halvings.
+        num_res_blocks (int): ResBlocks per level. Defaults to 2.
+        z_channels (int): Latent channels. Defaults to 256.
+        embed_dim (int): Codebook vector size (must equal ``z_channels``). Defaults to 256.
+        n_embed (int): Codebook size. Defaults to 1024.
+        resolution (int): Image size the tokenizer is used at. Defaults to 256.
+        dropout (float): ResBlock dropout (inactive: the module is always in eval mode).
+        init_cfg (dict, optional): Not used for weights; pass ``checkpoint`` instead.
+    """
+
+    def __init__(self,
+                 checkpoint: Optional[str] = None,
+                 ch: int = 128,
+                 ch_mult: Sequence[int] = (1, 1, 2, 2, 4),
+                 num_res_blocks: int = 2,
+                 z_channels: int = 256,
+                 embed_dim: int = 256,
+                 n_embed: int = 1024,
+                 resolution: int = 256,
+                 in_channels: int = 3,
+                 out_ch: int = 3,
+                 dropout: float = 0.,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if embed_dim != z_channels:
+            raise ValueError(f'embed_dim ({embed_dim}) must equal z_channels ({z_channels}): the '
+                             'MaskGIT VQGAN has no quant_conv.')
+        self.checkpoint = checkpoint
+        self.n_embed = n_embed
+        self.embed_dim = embed_dim
+        self.resolution = resolution
+        self.downsample = 2**(len(ch_mult) - 1)
+        self.encoder = VQEncoder(ch, ch_mult, num_res_blocks, in_channels, z_channels, dropout)
+        self.decoder = VQDecoder(ch, ch_mult, num_res_blocks, out_ch, z_channels, dropout)
+        self.quantize = VectorQuantizer(n_embed, embed_dim)
+        self.freeze()
+
+    @property
+    def codebook(self) -> torch.Tensor:
+        """(n_embed, embed_dim) codebook."""
+        return self.quantize.embedding.weight
+
+    def init_weights(self) -> None:
+        super().init_weights()
+        if self.checkpoint is not None:
+            from ...utils.weights import load_frozen_weights
+            load_frozen_weights(self, self.checkpoint, prefixes=('', 'vqgan.', 'target_generator.vqgan.'),
+                                name='VQGAN tokenizer')
+
+    @torch.no_grad()
+    def encode(self, images: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Quantize images.
+
+        Args:
+            images (Tensor): (B, 3, H, W) RGB in [0, 1]; H and W divisible by the downsampling.
+
+        Returns:
+            tuple: quantized map z_q (B, embed_dim, h, w) and ids (B, h*w) int64, row-major.
+        """
+        if images.shape[-1] % self.downsample or images.shape[-2] % self.downsample:
+            raise ValueError(f'image size {tuple(images.shape[-2:])} must be divisible by '
+                             f'{self.downsample}; resize or crop the input.')
+        return self.quantize(self.encoder(images))
+
+    @torch.no_grad()
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Latent (B, embed_dim, h, w) -> image (B, 3, H, W), not clamped."""
+        return self.decoder(z)
+
+    @torch.no_grad()
+    def decode_ids(self, ids: torch.Tensor) -> torch.Tensor:
+        """ids (B, h*w) -> image (B, 3, H, W), not clamped."""
+        B, L = ids.shape
+        side = int(round(L**0.5))
+        return self.decode(self.quantize.lookup(ids.view(B, side, side)))
+
+    def ids_to_vectors(self, ids: torch.Tensor) -> torch.Tensor:
+        """ids (B, h*w) -> codebook vectors (B, embed_dim, h, w)."""
+        B, L = ids.shape
+        side = int(round(L**0.5))
+        return self.quantize.lookup(ids.view(B, side, side))
+
+    def soft_vectors(self, probs: torch.Tensor) -> torch.Tensor:
+        """Probability-weighted codebook vectors.
+
+        Args:
+            probs (Tensor): (B, n_embed, h, w) probabilities over the codebook.
+
+        Returns:
+            Tensor: (B, embed_dim, h, w).
+        """
+        return torch.einsum('bnhw,nc->bchw', probs, self.codebook)

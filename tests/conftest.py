@@ -1,0 +1,75 @@
+import json
+import os
+import os.path as osp
+
+import pytest
+import torch
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+DEFAULT_REFERENCE_DIR = osp.join(REPO_ROOT, '..', 'shared', 'fixtures', 'addp_reference')
+
+
+class Reference:
+    """The official implementation's outputs on small random weights (see the fixture README)."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        with open(osp.join(root, 'config.json')) as f:
+            self.config = json.load(f)
+        self.data = torch.load(osp.join(root, 'reference.pt'), map_location='cpu', weights_only=True)
+        self.inputs = self.data['inputs']
+        self.outputs = self.data['outputs']
+
+    def path(self, name: str) -> str:
+        return osp.join(self.root, name)
+
+
+@pytest.fixture(scope='session')
+def reference() -> Reference:
+    root = os.environ.get('ADDP_REFERENCE_DIR', DEFAULT_REFERENCE_DIR)
+    if not osp.isfile(osp.join(root, 'reference.pt')):
+        msg = (f'conformance fixture not found in {root!r}: set ADDP_REFERENCE_DIR to the '
+               'addp_reference folder (../shared/fixtures/addp_reference beside the checkout).')
+        if os.environ.get('CI', '').lower() == 'true':
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return Reference(root)
+
+
+def assert_close_rel(ours: torch.Tensor, ref: torch.Tensor, rtol: float = 1e-4, name: str = '') -> None:
+    """The fixture's tolerance: max|ours - ref| <= rtol * max|ref|."""
+    assert ours.shape == ref.shape, f'{name}: shape {tuple(ours.shape)} != {tuple(ref.shape)}'
+    ours, ref = ours.double(), ref.double()
+    err = (ours - ref).abs().max().item()
+    scale = ref.abs().max().item()
+    assert err <= rtol * scale, f'{name}: max abs error {err:.3e} > {rtol} x {scale:.3e}'
+
+
+def reference_model_cfg(config: dict, vqgan_ckpt=None, predictor_ckpt=None) -> dict:
+    """An ``ADDP`` model config with the sizes of a fixture's ``config.json``."""
+    vq, dd = config['vqgan'], config['vqgan']['ddconfig']
+    D = config['dim']
+    side = dd['resolution'] // 2**(len(dd['ch_mult']) - 1)
+    return dict(
+        type='ADDP',
+        backbone=dict(type='ADDPViT', arch=dict(embed_dims=D, num_layers=config['depth'],
+                                                num_heads=config['heads']),
+                      img_size=dd['resolution']),
+        neck=dict(type='ADDPTokenDecoder', embed_dims=D, decoder_depth=config['dec_depth'],
+                  decoder_num_heads=config['dec_heads'], num_tokens=side * side),
+        head=dict(type='ADDPHead', in_dims=D, word_dims=D,
+                  label_smoothing=config.get('label_smoothing', 0.1)),
+        target_generator=dict(
+            type='ADDPTargetGenerator',
+            vqgan=dict(type='VQGANTokenizer', checkpoint=vqgan_ckpt, ch=dd['ch'],
+                       ch_mult=dd['ch_mult'], num_res_blocks=dd['num_res_blocks'],
+                       z_channels=dd['z_channels'], embed_dim=vq['embed_dim'],
+                       n_embed=vq['n_embed'], resolution=dd['resolution']),
+            predictor=dict(type='MAGETokenPredictor', checkpoint=predictor_ckpt,
+                           embed_dims=config['tp_dim'], depth=config['tp_depth'],
+                           num_heads=config['tp_heads'],
+                           decoder_depth=config.get('tp_dec_depth', config['tp_depth']),
+                           decoder_num_heads=config.get('tp_dec_heads', config['tp_heads']),
+                           codebook_size=vq['n_embed'], num_tokens=side * side)),
+        data_preprocessor=dict(type='SelfSupDataPreprocessor', mean=[0., 0., 0.],
+                               std=[255., 255., 255.], to_rgb=True))
