@@ -13,6 +13,7 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 from .version import __version__  # noqa: E402
 from .utils.checkpoint import register_mmengine_loader  # noqa: E402
 from . import models  # noqa: F401,E402  (registers into mmpretrain's MODELS)
+from . import engine  # noqa
 
 register_mmengine_loader()
 

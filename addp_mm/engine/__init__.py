@@ -1,0 +1,6 @@
+"""Training-engine parts of addp_mm: optimizer constructors and hooks.
+
+Everything here registers into mmengine's root registries, which the registries of mmpretrain,
+mmdet and mmseg fall back to, so the names resolve under any of those default scopes.
+"""
+from .optimizers import *  # noqa: F401,F403
