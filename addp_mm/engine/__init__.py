@@ -3,4 +3,5 @@
 Everything here registers into mmengine's root registries, which the registries of mmpretrain,
 mmdet and mmseg fall back to, so the names resolve under any of those default scopes.
 """
+from .hooks import *  # noqa: F401,F403
 from .optimizers import *  # noqa: F401,F403
