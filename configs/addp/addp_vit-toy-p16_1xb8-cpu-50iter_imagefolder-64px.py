@@ -13,7 +13,8 @@ _base_ = [
 img_size = 64
 dim = 64
 model = dict(
-    backbone=dict(arch=dict(embed_dims=dim, num_layers=2, num_heads=4), img_size=img_size),
+    backbone=dict(arch=dict(_delete_=True, embed_dims=dim, num_layers=2, num_heads=4),
+                  img_size=img_size),
     neck=dict(embed_dims=dim, decoder_depth=2, decoder_num_heads=4, num_tokens=16),
     head=dict(in_dims=dim, word_dims=dim),
     target_generator=dict(
