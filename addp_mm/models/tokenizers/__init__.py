@@ -1,4 +1,4 @@
-from .token_predictor import MAGETokenPredictor
-from .vqgan import VQGANTokenizer
+from .token_predictor import MAGETokenPredictor, MAGEViT
+from .vqgan import VQGAN, VQGANTokenizer
 
-__all__ = ['VQGANTokenizer', 'MAGETokenPredictor']
+__all__ = ['VQGANTokenizer', 'MAGETokenPredictor', 'VQGAN', 'MAGEViT']

@@ -1,5 +1,9 @@
-"""Frozen MAGE token predictor: p(z_0 | visible tokens) used to make ADDP's training samples."""
-from typing import Optional, Tuple
+"""MAGE token predictor p(z_0 | visible tokens): trainable network and frozen wrapper.
+
+:class:`MAGEViT` is the network (trained from scratch by :class:`~addp_mm.models.algorithms.MAGE`);
+:class:`MAGETokenPredictor` is the same network, frozen, as ADDP uses it to make its training samples.
+"""
+from typing import Optional
 
 import torch
 import torch.nn as nn
@@ -7,6 +11,7 @@ from mmengine.model import BaseModule
 from mmpretrain.registry import MODELS
 
 from ..utils.frozen import FrozenMixin
+from ..utils.init import init_official
 from ..utils.mlm import MlmLayer
 from ..utils.transformer import TransformerBlock
 
@@ -35,29 +40,157 @@ class TokenEmbedding(nn.Module):
 
 
 @MODELS.register_module()
-class MAGETokenPredictor(FrozenMixin, BaseModule):
-    """Frozen MAGE model that predicts VQ-token distributions at masked positions.
+class MAGEViT(BaseModule):
+    """The MAGE transformer over VQ tokens (SPEC 2.2): token embedding -> encoder blocks -> norm
+    -> decoder_embed -> masked (and dropped) positions padded with the decoder's own class-position
+    feature -> + learned position embedding -> decoder blocks -> norm -> MLM layer tied to the word
+    embeddings.
 
-    Architecture as SPEC 2.2: token embedding -> encoder blocks -> norm -> decoder_embed -> masked
-    positions padded with the decoder's own class-position feature -> + learned position embedding
-    -> decoder blocks -> norm -> MLM layer tied to the word embeddings.
+    Trainable; :class:`MAGETokenPredictor` is the frozen version. Parameter names follow the
+    official MAGE model (block internals as mmpretrain's ViT), so a MAGE release file and the
+    checkpoints of the :class:`~addp_mm.models.algorithms.MAGE` algorithm (``backbone.*``) load
+    into the frozen predictor.
 
     Args:
-        checkpoint (str, optional): Local path to a MAGE release file (``{'model': ...}``), an ADDP
-            release file (``token_predictor.*`` keys) or an addp_mm checkpoint. None keeps random
-            weights (tests only).
         embed_dims (int): Encoder width. ViT-B 768, ViT-L 1024.
         depth (int): Encoder blocks. ViT-B 12, ViT-L 24.
         num_heads (int): Encoder heads.
         decoder_embed_dims (int): Decoder width. Defaults to ``embed_dims``.
         decoder_depth (int): Decoder blocks. Defaults to 8.
         decoder_num_heads (int): Decoder heads. Defaults to 16.
+        mlp_ratio (float): MLP hidden width / D. Defaults to 4.
         codebook_size (int): VQ codebook size. Defaults to 1024.
         num_tokens (int): Grid tokens. Defaults to 256.
         fake_class_label (int): Id at sequence position 0. Defaults to 1100.
         mask_token_label (int): Id of a masked token. Defaults to 2024.
-        vocab_size (int): Defaults to 2025.
-        drop_rate (float): Dropout (inactive: the module stays in eval mode).
+        vocab_size (int): Defaults to 2025 (1024 codes + 1000 class slots + mask, kept for weight
+            compatibility with the release even when the codebook is smaller).
+        drop_rate (float): Dropout in the embedding and every block. Defaults to 0.1.
+        init_cfg (dict, optional): Defaults to the official initialisation.
+    """
+
+    def __init__(self,
+                 embed_dims: int = 768,
+                 depth: int = 12,
+                 num_heads: int = 12,
+                 decoder_embed_dims: Optional[int] = None,
+                 decoder_depth: int = 8,
+                 decoder_num_heads: int = 16,
+                 mlp_ratio: float = 4.,
+                 codebook_size: int = 1024,
+                 num_tokens: int = 256,
+                 fake_class_label: int = 1100,
+                 mask_token_label: int = 2024,
+                 vocab_size: int = 2025,
+                 drop_rate: float = 0.1,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if not (codebook_size <= fake_class_label < vocab_size and
+                codebook_size <= mask_token_label < vocab_size):
+            raise ValueError(f'fake_class_label ({fake_class_label}) and mask_token_label '
+                             f'({mask_token_label}) must lie in [codebook_size, vocab_size) = '
+                             f'[{codebook_size}, {vocab_size}).')
+        decoder_embed_dims = decoder_embed_dims or embed_dims
+        self.codebook_size = codebook_size
+        self.num_tokens = num_tokens
+        self.fake_class_label = fake_class_label
+        self.mask_token_label = mask_token_label
+        seq_len = num_tokens + 1
+        self.token_emb = TokenEmbedding(vocab_size, embed_dims, seq_len, drop_rate)
+        self.blocks = nn.ModuleList(
+            TransformerBlock(embed_dims, num_heads, mlp_ratio, drop_rate=drop_rate)
+            for _ in range(depth))
+        self.norm = nn.LayerNorm(embed_dims, eps=1e-6)
+        self.decoder_embed = nn.Linear(embed_dims, decoder_embed_dims)
+        self.decoder_pos_embed_learned = nn.Parameter(torch.zeros(1, seq_len, decoder_embed_dims))
+        self.decoder_blocks = nn.ModuleList(
+            TransformerBlock(decoder_embed_dims, decoder_num_heads, mlp_ratio, drop_rate=drop_rate)
+            for _ in range(decoder_depth))
+        self.decoder_norm = nn.LayerNorm(decoder_embed_dims, eps=1e-6)
+        self.mlm_layer = MlmLayer(decoder_embed_dims, embed_dims, vocab_size)
+
+    def init_weights(self) -> None:
+        super().init_weights()
+        if self.init_cfg is not None:
+            return
+        # official MAGE: xavier Linear, LayerNorm (1, 0), normal(0.02) embeddings and position
+        # embeddings
+        init_official(self)
+        if self.decoder_pos_embed_learned.requires_grad:
+            nn.init.normal_(self.decoder_pos_embed_learned, std=.02)
+
+    def forward(self,
+                tokens: torch.Tensor,
+                mask: torch.Tensor,
+                drop: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Logits over the codebook at every grid position.
+
+        Args:
+            tokens (Tensor): (B, L) int64 VQ ids.
+            mask (Tensor): (B, L), nonzero = masked (replaced by the mask id).
+            drop (Tensor, optional): (B, L), nonzero = left out of the encoder (MAGE training);
+                must be a subset of ``mask`` with the same count in every sample. None (sampling,
+                the frozen predictor) encodes every position.
+
+        Returns:
+            Tensor: (B, L, codebook_size) logits.
+        """
+        B, L = tokens.shape
+        if L != self.num_tokens:
+            raise ValueError(f'{L} tokens per image, but the model was built for num_tokens='
+                             f'{self.num_tokens}; set num_tokens to the tokenizer grid size.')
+        ids = torch.where(mask.bool(), torch.full_like(tokens, self.mask_token_label), tokens)
+        ids = torch.cat([ids.new_full((B, 1), self.fake_class_label), ids], dim=1)  # (B, 1+L)
+        x = self.token_emb(ids)  # (B, 1+L, D)
+        if drop is not None:
+            keep = torch.cat([drop.new_zeros(B, 1), drop], dim=1) == 0  # (B, 1+L)
+            x = x[keep].view(B, -1, x.shape[-1])  # (B, 1+L-n_drop, D)
+        for blk in self.blocks:
+            x = blk(x)
+        x = self.decoder_embed(self.norm(x))
+        if drop is not None:
+            # put the kept positions back in place; dropped ones are masked and padded below
+            full = x.new_zeros(B, L + 1, x.shape[-1])
+            x = full.masked_scatter(keep.unsqueeze(-1), x)
+        # pad_with_cls_token: masked positions take the decoder's own position-0 feature
+        full_mask = torch.cat([mask.new_zeros(B, 1), mask], dim=1).bool().unsqueeze(-1)
+        x = torch.where(full_mask, x[:, :1].expand_as(x), x)
+        x = x + self.decoder_pos_embed_learned
+        for blk in self.decoder_blocks:
+            x = blk(x)
+        logits = self.mlm_layer(self.decoder_norm(x), self.token_emb.word_embeddings.weight)
+        return logits[:, 1:, :self.codebook_size]
+
+    def predict(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Probabilities over the codebook as maps.
+
+        Args:
+            tokens (Tensor): (B, L) int64 VQ ids, L = h*w.
+            mask (Tensor): (B, L), nonzero = masked.
+
+        Returns:
+            Tensor: (B, codebook_size, h, w) probabilities (softmax over the codebook).
+        """
+        B, L = tokens.shape
+        side = int(round(L**0.5))
+        probs = self(tokens, mask).float().softmax(-1)  # (B, L, K)
+        return probs.transpose(1, 2).reshape(B, -1, side, side)
+
+
+@MODELS.register_module()
+class MAGETokenPredictor(FrozenMixin, MAGEViT):
+    """Frozen :class:`MAGEViT` that predicts VQ-token distributions at masked positions.
+
+    Parameters have ``requires_grad=False``, the module stays in eval mode (dropout off) and runs
+    without gradients; weights are loaded strictly in :meth:`init_weights`, after any parent
+    initialisation.
+
+    Args:
+        checkpoint (str, optional): Local path to a MAGE release file (``{'model': ...}``), an ADDP
+            release file (``token_predictor.*`` keys), a :class:`MAGE` Runner checkpoint
+            (``backbone.*``) or an ADDP Runner checkpoint (``target_generator.predictor.*``). None
+            keeps random weights (tests only).
+        Other args: as :class:`MAGEViT` (the sizes must be those of the checkpoint).
     """
 
     def __init__(self,
@@ -76,25 +209,13 @@ class MAGETokenPredictor(FrozenMixin, BaseModule):
                  vocab_size: int = 2025,
                  drop_rate: float = 0.1,
                  init_cfg: Optional[dict] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
-        decoder_embed_dims = decoder_embed_dims or embed_dims
+        super().__init__(embed_dims=embed_dims, depth=depth, num_heads=num_heads,
+                         decoder_embed_dims=decoder_embed_dims, decoder_depth=decoder_depth,
+                         decoder_num_heads=decoder_num_heads, mlp_ratio=mlp_ratio,
+                         codebook_size=codebook_size, num_tokens=num_tokens,
+                         fake_class_label=fake_class_label, mask_token_label=mask_token_label,
+                         vocab_size=vocab_size, drop_rate=drop_rate, init_cfg=init_cfg)
         self.checkpoint = checkpoint
-        self.codebook_size = codebook_size
-        self.fake_class_label = fake_class_label
-        self.mask_token_label = mask_token_label
-        seq_len = num_tokens + 1
-        self.token_emb = TokenEmbedding(vocab_size, embed_dims, seq_len, drop_rate)
-        self.blocks = nn.ModuleList(
-            TransformerBlock(embed_dims, num_heads, mlp_ratio, drop_rate=drop_rate)
-            for _ in range(depth))
-        self.norm = nn.LayerNorm(embed_dims, eps=1e-6)
-        self.decoder_embed = nn.Linear(embed_dims, decoder_embed_dims)
-        self.decoder_pos_embed_learned = nn.Parameter(torch.zeros(1, seq_len, decoder_embed_dims))
-        self.decoder_blocks = nn.ModuleList(
-            TransformerBlock(decoder_embed_dims, decoder_num_heads, mlp_ratio, drop_rate=drop_rate)
-            for _ in range(decoder_depth))
-        self.decoder_norm = nn.LayerNorm(decoder_embed_dims, eps=1e-6)
-        self.mlm_layer = MlmLayer(decoder_embed_dims, embed_dims, vocab_size)
         self.freeze()
 
     def init_weights(self) -> None:
@@ -103,49 +224,17 @@ class MAGETokenPredictor(FrozenMixin, BaseModule):
             from ...utils.weights import load_frozen_weights, rename_official_blocks
             load_frozen_weights(
                 self, self.checkpoint,
-                prefixes=('', 'token_predictor.', 'target_generator.predictor.'),
+                prefixes=('', 'backbone.', 'token_predictor.', 'target_generator.predictor.'),
                 name='MAGE token predictor',
                 convert=lambda sd: rename_official_blocks(sd, ('blocks.', 'decoder_blocks.')))
 
     @torch.no_grad()
-    def forward(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Logits over the codebook at every grid position.
-
-        Args:
-            tokens (Tensor): (B, L) int64 VQ ids.
-            mask (Tensor): (B, L), nonzero = masked (replaced by the mask id).
-
-        Returns:
-            Tensor: (B, L, codebook_size) logits.
-        """
-        B = tokens.shape[0]
-        ids = torch.where(mask.bool(), torch.full_like(tokens, self.mask_token_label), tokens)
-        ids = torch.cat([ids.new_full((B, 1), self.fake_class_label), ids], dim=1)  # (B, 1+L)
-        x = self.token_emb(ids)
-        for blk in self.blocks:
-            x = blk(x)
-        x = self.decoder_embed(self.norm(x))
-        # pad_with_cls_token: masked positions take the decoder's own position-0 feature
-        full_mask = torch.cat([mask.new_zeros(B, 1), mask], dim=1).bool().unsqueeze(-1)
-        x = torch.where(full_mask, x[:, :1].expand_as(x), x)
-        x = x + self.decoder_pos_embed_learned
-        for blk in self.decoder_blocks:
-            x = blk(x)
-        logits = self.mlm_layer(self.decoder_norm(x), self.token_emb.word_embeddings.weight)
-        return logits[:, 1:, :self.codebook_size]
+    def forward(self, tokens: torch.Tensor, mask: torch.Tensor,
+                drop: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """As :meth:`MAGEViT.forward`, without gradients: (B, L, codebook_size) logits."""
+        return super().forward(tokens, mask, drop)
 
     @torch.no_grad()
     def predict(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Probabilities over the codebook as maps.
-
-        Args:
-            tokens (Tensor): (B, L) int64 VQ ids, L = h*w.
-            mask (Tensor): (B, L), nonzero = masked.
-
-        Returns:
-            Tensor: (B, codebook_size, h, w) probabilities (softmax over the codebook).
-        """
-        B, L = tokens.shape
-        side = int(round(L**0.5))
-        probs = self(tokens, mask).float().softmax(-1)  # (B, L, K)
-        return probs.transpose(1, 2).reshape(B, -1, side, side)
+        """As :meth:`MAGEViT.predict`, without gradients: (B, codebook_size, h, w)."""
+        return super().predict(tokens, mask)

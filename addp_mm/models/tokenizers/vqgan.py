@@ -1,8 +1,11 @@
-"""Frozen VQGAN tokenizer (MaskGIT architecture, as released with MAGE).
+"""VQGAN tokenizer (MaskGIT architecture, as released with MAGE): trainable network and frozen wrapper.
 
-Key names follow taming-transformers, so the official ``vqgan_jax_strongaug.ckpt`` loads as is.
+:class:`VQGAN` is the network (trained from scratch by :class:`~addp_mm.models.algorithms.VQGANTrainer`);
+:class:`VQGANTokenizer` is the same network, frozen, as used by MAGE and ADDP. Key names follow
+taming-transformers, so the official ``vqgan_jax_strongaug.ckpt`` and the checkpoints of the trainer
+both load into the frozen tokenizer.
 """
-from typing import Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -140,16 +143,26 @@ class VectorQuantizer(nn.Module):
         super().__init__()
         self.embedding = nn.Embedding(n_embed, embed_dim)
 
-    def forward(self, z: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        """z: (B, C, h, w) -> quantized (B, C, h, w), ids (B, h*w) row-major."""
+    @torch.no_grad()
+    def nearest(self, z: torch.Tensor) -> torch.Tensor:
+        """z: (B, C, h, w) -> ids (B, h*w) of the nearest codes, row-major (not differentiable)."""
         B, C, h, w = z.shape
         flat = z.permute(0, 2, 3, 1).reshape(-1, C)
         codebook = self.embedding.weight
         # ||z||^2 - 2 z.e + ||e||^2, the same expansion as the official quantizer.
         dist = (flat.pow(2).sum(1, keepdim=True) - 2 * flat @ codebook.t() +
                 codebook.pow(2).sum(1)[None])
-        ids = dist.argmin(1)
-        return self.lookup(ids.view(B, h, w)), ids.view(B, h * w)
+        return dist.argmin(1).view(B, h * w)
+
+    def forward(self, z: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """z: (B, C, h, w) -> quantized (B, C, h, w), ids (B, h*w) row-major.
+
+        The quantized map is a differentiable lookup of the codebook (gradients reach the codebook,
+        not ``z``; see :meth:`VQGAN.forward` for the straight-through estimator).
+        """
+        B, _, h, w = z.shape
+        ids = self.nearest(z)
+        return self.lookup(ids.view(B, h, w)), ids
 
     def lookup(self, ids: torch.Tensor) -> torch.Tensor:
         """ids (B, h, w) -> codebook vectors (B, C, h, w)."""
@@ -157,32 +170,33 @@ class VectorQuantizer(nn.Module):
 
 
 @MODELS.register_module()
-class VQGANTokenizer(FrozenMixin, BaseModule):
-    """Frozen VQGAN (MaskGIT architecture) that maps images to token ids and back.
+class VQGAN(BaseModule):
+    """VQGAN network (MaskGIT architecture, SPEC 2.1) at any resolution, depth and size.
+
+    Encoder -> nearest-code quantizer -> decoder, with the released model's quirks (bias-free
+    ResBlock convs, the 1x1 shortcut on the block output, average-pool downsampling, no attention,
+    no ``quant_conv``). This class is trainable; :class:`VQGANTokenizer` is the frozen version and
+    loads the checkpoints of :class:`~addp_mm.models.algorithms.VQGANTrainer` (keys ``vqgan.*``).
 
     The default sizes are those of the released ``vqgan_jax_strongaug.ckpt`` (ch 128, 5 levels,
-    256x256 -> 16x16 tokens, codebook 1024 x 256). The module is frozen: parameters have
-    ``requires_grad=False``, it stays in eval mode under ``model.train()`` and, when
-    ``checkpoint`` is given, its weights are loaded in :meth:`init_weights` after any parent
-    initialisation, so a parent ``init_cfg`` never overwrites them.
+    256x256 -> 16x16 tokens, codebook 1024 x 256).
 
     Args:
-        checkpoint (str, optional): Local path of the VQGAN weights: a raw state dict,
-            ``{'state_dict': ...}`` (official), ``{'model': ...}`` with ``vqgan.*`` keys (MAGE/ADDP
-            release) or an addp_mm checkpoint. None leaves random weights (tests only).
-        ch (int): Base channels. Defaults to 128.
+        ch (int): Base channels (a multiple of 32: GroupNorm has 32 groups). Defaults to 128.
         ch_mult (Sequence[int]): Channel multiplier per level; ``len - 1`` halvings.
+            Defaults to (1, 1, 2, 2, 4).
         num_res_blocks (int): ResBlocks per level. Defaults to 2.
         z_channels (int): Latent channels. Defaults to 256.
         embed_dim (int): Codebook vector size (must equal ``z_channels``). Defaults to 256.
         n_embed (int): Codebook size. Defaults to 1024.
         resolution (int): Image size the tokenizer is used at. Defaults to 256.
-        dropout (float): ResBlock dropout (inactive: the module is always in eval mode).
-        init_cfg (dict, optional): Not used for weights; pass ``checkpoint`` instead.
+        in_channels (int): Input channels. Defaults to 3.
+        out_ch (int): Output channels. Defaults to 3.
+        dropout (float): ResBlock dropout. Defaults to 0.
+        init_cfg (dict, optional): mmengine initialisation config.
     """
 
     def __init__(self,
-                 checkpoint: Optional[str] = None,
                  ch: int = 128,
                  ch_mult: Sequence[int] = (1, 1, 2, 2, 4),
                  num_res_blocks: int = 2,
@@ -198,29 +212,34 @@ class VQGANTokenizer(FrozenMixin, BaseModule):
         if embed_dim != z_channels:
             raise ValueError(f'embed_dim ({embed_dim}) must equal z_channels ({z_channels}): the '
                              'MaskGIT VQGAN has no quant_conv.')
-        self.checkpoint = checkpoint
+        if ch % 32:
+            raise ValueError(f'ch ({ch}) must be a multiple of 32 (GroupNorm with 32 groups).')
         self.n_embed = n_embed
         self.embed_dim = embed_dim
         self.resolution = resolution
         self.downsample = 2**(len(ch_mult) - 1)
+        if resolution % self.downsample:
+            raise ValueError(f'resolution ({resolution}) must be divisible by the downsampling '
+                             f'2^(len(ch_mult) - 1) = {self.downsample}.')
         self.encoder = VQEncoder(ch, ch_mult, num_res_blocks, in_channels, z_channels, dropout)
         self.decoder = VQDecoder(ch, ch_mult, num_res_blocks, out_ch, z_channels, dropout)
         self.quantize = VectorQuantizer(n_embed, embed_dim)
-        self.freeze()
 
     @property
     def codebook(self) -> torch.Tensor:
         """(n_embed, embed_dim) codebook."""
         return self.quantize.embedding.weight
 
-    def init_weights(self) -> None:
-        super().init_weights()
-        if self.checkpoint is not None:
-            from ...utils.weights import load_frozen_weights
-            load_frozen_weights(self, self.checkpoint, prefixes=('', 'vqgan.', 'target_generator.vqgan.'),
-                                name='VQGAN tokenizer')
+    @property
+    def token_grid(self) -> int:
+        """Side of the token grid at :attr:`resolution` (16 for the released model)."""
+        return self.resolution // self.downsample
 
-    @torch.no_grad()
+    def _check_size(self, images: torch.Tensor) -> None:
+        if images.shape[-1] % self.downsample or images.shape[-2] % self.downsample:
+            raise ValueError(f'image size {tuple(images.shape[-2:])} must be divisible by '
+                             f'{self.downsample}; resize or crop the input.')
+
     def encode(self, images: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """Quantize images.
 
@@ -230,22 +249,16 @@ class VQGANTokenizer(FrozenMixin, BaseModule):
         Returns:
             tuple: quantized map z_q (B, embed_dim, h, w) and ids (B, h*w) int64, row-major.
         """
-        if images.shape[-1] % self.downsample or images.shape[-2] % self.downsample:
-            raise ValueError(f'image size {tuple(images.shape[-2:])} must be divisible by '
-                             f'{self.downsample}; resize or crop the input.')
+        self._check_size(images)
         return self.quantize(self.encoder(images))
 
-    @torch.no_grad()
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Latent (B, embed_dim, h, w) -> image (B, 3, H, W), not clamped."""
         return self.decoder(z)
 
-    @torch.no_grad()
     def decode_ids(self, ids: torch.Tensor) -> torch.Tensor:
         """ids (B, h*w) -> image (B, 3, H, W), not clamped."""
-        B, L = ids.shape
-        side = int(round(L**0.5))
-        return self.decode(self.quantize.lookup(ids.view(B, side, side)))
+        return self.decode(self.ids_to_vectors(ids))
 
     def ids_to_vectors(self, ids: torch.Tensor) -> torch.Tensor:
         """ids (B, h*w) -> codebook vectors (B, embed_dim, h, w)."""
@@ -263,3 +276,91 @@ class VQGANTokenizer(FrozenMixin, BaseModule):
             Tensor: (B, embed_dim, h, w).
         """
         return torch.einsum('bnhw,nc->bchw', probs, self.codebook)
+
+    def forward(self, images: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """Training pass with the straight-through estimator.
+
+        The decoder reads ``z + sg(z_q - z)``: the value of the quantized map, with the gradient
+        of the reconstruction copied to the encoder output (van den Oord et al., 2017).
+
+        Args:
+            images (Tensor): (B, 3, H, W) RGB in [0, 1].
+
+        Returns:
+            dict: ``rec`` (B, 3, H, W) reconstruction (not clamped), ``z`` (B, C, h, w) encoder
+            output, ``z_q`` (B, C, h, w) codebook vectors (differentiable w.r.t. the codebook),
+            ``ids`` (B, h*w) code ids.
+        """
+        self._check_size(images)
+        z = self.encoder(images)
+        z_q, ids = self.quantize(z)
+        rec = self.decoder(z + (z_q - z).detach())
+        return dict(rec=rec, z=z, z_q=z_q, ids=ids)
+
+
+@MODELS.register_module()
+class VQGANTokenizer(FrozenMixin, VQGAN):
+    """Frozen :class:`VQGAN` that maps images to token ids and back (used by MAGE and ADDP).
+
+    Parameters have ``requires_grad=False``, the module stays in eval mode under ``model.train()``
+    and its methods run without gradients. When ``checkpoint`` is given, its weights are loaded in
+    :meth:`init_weights` after any parent initialisation, so a parent ``init_cfg`` never overwrites
+    them; the load is strict (every tensor present with the configured shape).
+
+    Args:
+        checkpoint (str, optional): Local path of the VQGAN weights: a raw state dict,
+            ``{'state_dict': ...}`` (official), ``{'model': ...}`` with ``vqgan.*`` keys (MAGE/ADDP
+            release), a :class:`VQGANTrainer` Runner checkpoint (``vqgan.*``), a :class:`MAGE` or
+            ADDP Runner checkpoint (``target_generator.*`` / ``target_generator.vqgan.*``). None
+            leaves random weights (tests only).
+        Other args: as :class:`VQGAN` (the sizes must be those of the checkpoint).
+        init_cfg (dict, optional): Not used for weights; pass ``checkpoint`` instead.
+    """
+
+    def __init__(self,
+                 checkpoint: Optional[str] = None,
+                 ch: int = 128,
+                 ch_mult: Sequence[int] = (1, 1, 2, 2, 4),
+                 num_res_blocks: int = 2,
+                 z_channels: int = 256,
+                 embed_dim: int = 256,
+                 n_embed: int = 1024,
+                 resolution: int = 256,
+                 in_channels: int = 3,
+                 out_ch: int = 3,
+                 dropout: float = 0.,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(ch=ch, ch_mult=ch_mult, num_res_blocks=num_res_blocks,
+                         z_channels=z_channels, embed_dim=embed_dim, n_embed=n_embed,
+                         resolution=resolution, in_channels=in_channels, out_ch=out_ch,
+                         dropout=dropout, init_cfg=init_cfg)
+        self.checkpoint = checkpoint
+        self.freeze()
+
+    def init_weights(self) -> None:
+        super().init_weights()
+        if self.checkpoint is not None:
+            from ...utils.weights import load_frozen_weights
+            load_frozen_weights(
+                self, self.checkpoint,
+                prefixes=('', 'vqgan.', 'target_generator.', 'target_generator.vqgan.'),
+                name='VQGAN tokenizer')
+
+    @torch.no_grad()
+    def encode(self, images: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """As :meth:`VQGAN.encode`, without gradients."""
+        return super().encode(images)
+
+    @torch.no_grad()
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """As :meth:`VQGAN.decode`, without gradients."""
+        return super().decode(z)
+
+    @torch.no_grad()
+    def decode_ids(self, ids: torch.Tensor) -> torch.Tensor:
+        """As :meth:`VQGAN.decode_ids`, without gradients."""
+        return super().decode_ids(ids)
+
+    def forward(self, images: torch.Tensor) -> Dict[str, torch.Tensor]:
+        raise RuntimeError('VQGANTokenizer is frozen: use encode/decode. To train a tokenizer, use '
+                           "the VQGANTrainer model with vqgan=dict(type='VQGAN', ...).")
