@@ -1,0 +1,429 @@
+"""ADDP as an mmagic unconditional generative model (a plain mmengine ``BaseModel``).
+
+The network parts are addp_mm's pre-training modules (built from mmpretrain's registry); the
+denoising loop itself lives in :mod:`addp_mm.generation.sampling`.
+"""
+import contextlib
+import copy
+from typing import Callable, Dict, List, Optional, Sequence, Union
+
+import torch
+from mmengine.dist import get_dist_info
+from mmengine.logging import MMLogger
+from mmengine.model import BaseModel
+from mmagic.registry import MODELS
+from mmagic.structures import DataSample
+from mmpretrain.registry import MODELS as PRETRAIN_MODELS
+
+import addp_mm.models  # noqa: F401  (registers ADDPViT & co. in mmpretrain's MODELS)
+from ..utils.checkpoint import load_checkpoint_file
+from ..utils.convert import convert_official_addp, is_official_addp
+from ..utils.weights import extract_state_dict
+from . import sampling as sampling_loop
+
+StateDict = Dict[str, torch.Tensor]
+
+#: ``sample_kwargs`` understood by :meth:`ADDPGenerator.forward` (mmagic metrics, inferencer).
+SAMPLE_KWARGS = ('num_steps', 'schedule', 'choice_temperature', 'temperature_strategy',
+                 'sampling', 'top_p', 'seed', 'indices', 'show_progress')
+PRECISIONS = ('fp32', 'bf16', 'fp16')
+
+
+def to_generator_state_dict(sd: StateDict) -> StateDict:
+    """Rename a checkpoint's keys to :class:`ADDPGenerator`'s.
+
+    Accepts an addp_mm pre-training checkpoint (``backbone.*``, ``neck.*``, ``head.*``,
+    ``target_generator.vqgan.*``; the token predictor ``target_generator.predictor.*`` is not
+    needed and dropped), the output of ``tools/model_converters/convert_addp.py`` (same keys), the
+    official ADDP release itself (converted on the fly) and a generator's own state dict
+    (``vqgan.*``).
+    """
+    if is_official_addp(sd):
+        sd, _, unknown = convert_official_addp(sd)
+        if unknown:
+            raise KeyError(f'unrecognised keys in an official ADDP checkpoint: {unknown[:5]}')
+    out = {}
+    for k, v in sd.items():
+        if k.startswith('target_generator.vqgan.'):
+            out['vqgan.' + k[len('target_generator.vqgan.'):]] = v
+        elif k.startswith('target_generator.'):
+            continue  # the token predictor: pre-training only
+        else:
+            out[k] = v
+    return out
+
+
+@MODELS.register_module()
+class ADDPGenerator(BaseModel):
+    """Unconditional ADDP image generator for mmagic (SPEC 4).
+
+    ``forward(inputs=dict(num_batches=B, sample_kwargs=dict(...)))`` returns one mmagic
+    ``DataSample`` per image whose ``fake_img`` is (3, H, W), BGR, float in [0, 255], as mmagic's
+    metrics and inferencer expect; ``noise`` holds the image's seed.
+
+    Randomness: every image is driven by one int64 seed (its "noise"). Seeds come from, in order:
+    ``inputs['noise']`` (a (B,) int64 tensor, e.g. from :meth:`noise_fn`); or
+    ``sample_kwargs['seed']`` with the images' global ``indices`` (default: this process's running
+    count, interleaved over ranks so that rank r of W makes images r, r + W, ...; the same images
+    ``tools/generate.py --seed`` writes); or the global torch RNG (seeded by the Runner's
+    ``randomness``).
+
+    Args:
+        backbone (dict): :class:`ADDPViT` config (pixel encoder).
+        neck (dict): :class:`ADDPTokenDecoder` config.
+        head (dict): :class:`ADDPHead` config.
+        vqgan (dict): :class:`VQGANTokenizer` config (its weights come from ``checkpoint``).
+        checkpoint (str, optional): Local checkpoint loaded strictly at construction: an addp_mm
+            pre-training checkpoint, the converter's output or the official release. None leaves
+            the weights to ``init_weights`` / ``load_state_dict`` (e.g. ``load_from``).
+        num_steps (int): Default denoising steps. Defaults to 20.
+        schedule (str): Default mask schedule, ``'cosine'`` or ``'linear'``.
+        choice_temperature (float): Default Gumbel scale of the mask choice. Defaults to 6.0.
+        temperature_strategy (str): ``'dynamic'`` (annealed to 0) or ``'static'``.
+        sampling (str): ``'categorical'``, ``'top_p'`` or ``'argmax'``.
+        top_p (float): Nucleus mass for ``'top_p'``. Defaults to 1.0.
+        precision (str): ``'fp32'`` (default; conformance), ``'bf16'`` (autocast; fast on GPUs
+            and on CPUs with native bf16) or ``'fp16'`` (CUDA autocast).
+        channels_last (bool): Run the VQGAN decoder's convolutions in channels-last memory
+            format (same math). Defaults to False.
+        data_preprocessor (dict, optional): Defaults to mmagic's ``DataPreprocessor``.
+        init_cfg (dict, optional): Initialisation config.
+    """
+
+    def __init__(self,
+                 backbone: dict,
+                 neck: dict,
+                 head: dict,
+                 vqgan: dict,
+                 checkpoint: Optional[str] = None,
+                 num_steps: int = 20,
+                 schedule: str = 'cosine',
+                 choice_temperature: float = 6.0,
+                 temperature_strategy: str = 'dynamic',
+                 sampling: str = 'categorical',
+                 top_p: float = 1.0,
+                 precision: str = 'fp32',
+                 channels_last: bool = False,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        if data_preprocessor is None:
+            data_preprocessor = dict(type='DataPreprocessor')
+        if isinstance(data_preprocessor, dict):
+            data_preprocessor = MODELS.build(data_preprocessor)
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.backbone = PRETRAIN_MODELS.build(backbone)
+        self.neck = PRETRAIN_MODELS.build(neck)
+        self.head = PRETRAIN_MODELS.build(head)
+        self.vqgan = PRETRAIN_MODELS.build(vqgan)
+        grid = self.vqgan.resolution // self.vqgan.downsample
+        if grid * grid != self.neck.num_tokens or self.backbone.num_patches != self.neck.num_tokens:
+            raise ValueError(
+                f'inconsistent sizes: the VQGAN makes a {grid}x{grid} token grid, the decoder '
+                f'expects {self.neck.num_tokens} tokens and the encoder '
+                f'{self.backbone.num_patches} patches; set img_size / resolution / num_tokens '
+                'to match.')
+        if precision not in PRECISIONS:
+            raise ValueError(f'precision must be one of {PRECISIONS}, got {precision!r}.')
+        self.defaults = dict(num_steps=num_steps, schedule=schedule,
+                             choice_temperature=choice_temperature,
+                             temperature_strategy=temperature_strategy, sampling=sampling,
+                             top_p=top_p)
+        sampling_loop.check_options(**self.defaults)
+        self.precision = precision
+        if channels_last:
+            self.vqgan.decoder.to(memory_format=torch.channels_last)
+        self.checkpoint = checkpoint
+        self._num_sampled = 0  # images made by this process with sample_kwargs['seed']
+        self.register_load_state_dict_pre_hook(self._adapt_checkpoint)
+        if checkpoint is not None:
+            self.load_weights(checkpoint)
+        self.eval()
+
+    # ---------------------------------------------------------------- weights
+    def init_weights(self) -> None:
+        """Random (official) initialisation, unless ``checkpoint`` already filled the weights."""
+        if self.checkpoint is None:
+            super().init_weights()
+
+    def load_weights(self, filename: str) -> None:
+        """Load a checkpoint strictly (every tensor of the generator must be in the file).
+
+        Args:
+            filename (str): Local path; see ``checkpoint`` for the accepted layouts.
+
+        Raises:
+            FileNotFoundError: The file does not exist.
+            KeyError: The file lacks some of the generator's weights.
+            ValueError: Sizes differ from the config's.
+        """
+        sd = extract_state_dict(load_checkpoint_file(filename), filename)
+        incompatible = self.load_state_dict(sd, strict=False)
+        MMLogger.get_current_instance().info(
+            f'loaded the ADDP generator from {filename} '
+            f'({len(incompatible.unexpected_keys)} unused tensors ignored)')
+
+    def _adapt_checkpoint(self, module, state_dict: StateDict, prefix: str, local_metadata,
+                          strict, missing_keys, unexpected_keys, error_msgs) -> None:
+        """``load_state_dict`` pre-hook: rename keys, then require every weight (strict).
+
+        It runs for every loader (``load_weights``, the Runner's ``load_from``, mmagic's
+        inferencer), whose ``strict=False`` would otherwise only log missing weights.
+        """
+        own = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
+        adapted = to_generator_state_dict(own)
+        for k in list(state_dict):
+            if k.startswith(prefix):
+                del state_dict[k]
+        state_dict.update({prefix + k: v for k, v in adapted.items()})
+
+        expected = self.state_dict()
+        missing = [k for k in expected if k not in adapted]
+        if missing:
+            raise KeyError(
+                f'the checkpoint does not hold the ADDP generator\'s weights: {len(missing)} of '
+                f'{len(expected)} tensors are missing (first: {missing[:5]}). Use an addp_mm '
+                'pre-training checkpoint (backbone/neck/head + target_generator.vqgan), the '
+                'output of tools/model_converters/convert_addp.py or the official ADDP release.')
+        wrong = [f'{k}: file {tuple(adapted[k].shape)} vs model {tuple(v.shape)}'
+                 for k, v in expected.items() if adapted[k].shape != v.shape]
+        if wrong:
+            raise ValueError(f'the checkpoint does not match the generator sizes of the config '
+                             f'({len(wrong)} tensors differ, first: {wrong[:3]}); use the config '
+                             'of the same architecture (base / large).')
+
+    # ---------------------------------------------------------------- network
+    @property
+    def num_tokens(self) -> int:
+        """Tokens per image L (16 x 16 = 256 for 256x256 images)."""
+        return self.neck.num_tokens
+
+    @property
+    def image_size(self) -> int:
+        """Side of the generated images."""
+        return self.vqgan.resolution
+
+    def autocast(self):
+        """Context manager applying ``precision`` to the network (sampling math stays fp32)."""
+        if self.precision == 'fp32':
+            return contextlib.nullcontext()
+        device = self.data_preprocessor.device.type
+        dtype = torch.bfloat16 if self.precision == 'bf16' else torch.float16
+        if dtype == torch.float16 and device != 'cuda':
+            raise ValueError("precision='fp16' needs a CUDA device; use 'bf16' or 'fp32'.")
+        return torch.autocast(device, dtype=dtype)
+
+    def token_logits(self, x: Optional[torch.Tensor], ids: torch.Tensor,
+                     mask: torch.Tensor) -> torch.Tensor:
+        """Codebook logits for (image, ids, undecided mask) (SPEC 4 step 1).
+
+        When every position is undecided the decoder input is the same for every image (mask
+        tokens and position embeddings only), so the encoder is skipped and the decoder runs once
+        for the whole batch.
+
+        Args:
+            x (Tensor | None): (B, 3, H, W) image in [0, 1] (clamped by the encoder).
+            ids (Tensor): (B, L) ids, read at decided positions.
+            mask (Tensor): (B, L), 1 = undecided.
+
+        Returns:
+            Tensor: (B, L, K) float logits over the K codebook entries.
+        """
+        B, L = mask.shape
+        all_undecided = bool(mask.bool().all())
+        if all_undecided:
+            feats = self.neck(None, ids[:1], mask[:1])
+        else:
+            if x is None:
+                raise ValueError('x is needed when some tokens are decided.')
+            feats = self.neck(self.backbone(x)[0], ids, mask)
+        # The head is per position: score only the grid positions and keep the codebook entries.
+        logits = self.head(feats[:, 1:L + 1], self.neck.token_emb.weight)[..., :self.vqgan.n_embed]
+        logits = logits.float()
+        return logits.expand(B, -1, -1) if all_undecided else logits
+
+    # ---------------------------------------------------------------- sampling
+    def sampling_options(self, **overrides) -> dict:
+        """The config's sampling defaults updated with ``overrides`` (None values ignored)."""
+        opts = dict(self.defaults)
+        opts.update({k: v for k, v in overrides.items() if v is not None})
+        return opts
+
+    @torch.no_grad()
+    def sample(self,
+               seeds: torch.Tensor,
+               show_progress: bool = False,
+               callback: Optional[Callable] = None,
+               **options) -> Dict[str, torch.Tensor]:
+        """Generate one image per seed.
+
+        Args:
+            seeds (Tensor): (B,) int64 per-image seeds (see
+                :func:`addp_mm.generation.sampling.image_seeds`).
+            show_progress (bool): tqdm bar over the steps.
+            callback (callable, optional): ``callback(step, state)`` after each step.
+            **options: ``num_steps``, ``schedule``, ``choice_temperature``,
+                ``temperature_strategy``, ``sampling``, ``top_p`` (defaults from the config).
+
+        Returns:
+            dict: ``images`` (B, 3, H, W) RGB in [0, 1] float32, ``ids`` (B, L), ``mask`` (B, L).
+        """
+        B = len(seeds)
+        device = self.data_preprocessor.device
+        ids = torch.zeros(B, self.num_tokens, dtype=torch.long, device=device)
+        mask = torch.ones(B, self.num_tokens, device=device)
+        return self._run(ids, mask, None, seeds, show_progress, callback, options)
+
+    @torch.no_grad()
+    def inpaint(self,
+                images: torch.Tensor,
+                token_mask: torch.Tensor,
+                seeds: torch.Tensor,
+                show_progress: bool = False,
+                callback: Optional[Callable] = None,
+                **options) -> Dict[str, torch.Tensor]:
+        """Regenerate the masked tokens of images, keeping every other token exactly.
+
+        Inpainting, outpainting and reconstruction differ only in the mask. The schedule covers
+        the undecided count, not the whole grid.
+
+        Args:
+            images (Tensor): (B, 3, H, W) RGB in [0, 1], H = W = :attr:`image_size`.
+            token_mask (Tensor): (B, L), 1 = regenerate (see
+                :func:`addp_mm.generation.sampling.pixel_mask_to_tokens`); every row must have
+                the same count.
+            seeds (Tensor): (B,) int64 per-image seeds.
+            show_progress, callback, **options: as :meth:`sample`.
+
+        Returns:
+            dict: ``images`` (B, 3, H, W) in [0, 1], ``ids`` (B, L) (equal to the input image's
+            tokens outside the mask), ``mask`` (B, L) still undecided, ``input_ids`` (B, L).
+        """
+        device = self.data_preprocessor.device
+        images = images.to(device)
+        if tuple(images.shape[-2:]) != (self.image_size, self.image_size):
+            raise ValueError(f'images must be {self.image_size}x{self.image_size}, got '
+                             f'{tuple(images.shape[-2:])}; resize / crop them first '
+                             '(addp_mm.generation.api.load_image does).')
+        with self.autocast():
+            start = sampling_loop.start_from_image(self, images, token_mask)
+        out = self._run(start['ids'], start['mask'], start['x'], seeds, show_progress, callback,
+                        options)
+        out['input_ids'] = start['ids']
+        return out
+
+    def _run(self, ids, mask, x, seeds, show_progress, callback, options) -> Dict[str, torch.Tensor]:
+        opts = self.sampling_options(**options)
+        generators = sampling_loop.make_generators(seeds)
+        bar = None
+        if show_progress:
+            from tqdm import tqdm
+            bar = tqdm(total=opts['num_steps'], desc='ADDP steps', leave=False)
+
+        def on_step(step, state):
+            if bar is not None:
+                bar.update(1)
+            if callback is not None:
+                callback(step, state)
+
+        with self.autocast():
+            out = sampling_loop.generate(self, ids, mask, x, generators=generators,
+                                         callback=on_step, **opts)
+        if bar is not None:
+            bar.close()
+        out['images'] = out['images'].float()
+        return out
+
+    # ---------------------------------------------------------------- mmagic interface
+    def noise_fn(self, noise: Union[torch.Tensor, Callable, None] = None,
+                 num_batches: int = 1) -> torch.Tensor:
+        """Per-image seeds, the "noise" of this model (used by mmagic's ``VisualizationHook``).
+
+        Args:
+            noise (Tensor | callable | None): Seeds (returned as int64), a callable
+                ``noise(num_batches)`` or None (drawn from the global torch RNG).
+            num_batches (int): Number of seeds to draw.
+
+        Returns:
+            Tensor: (B,) int64 seeds.
+        """
+        if isinstance(noise, torch.Tensor):
+            return noise.reshape(-1).long()
+        if callable(noise):
+            return torch.as_tensor(noise(num_batches)).reshape(-1).long()
+        if noise is not None:
+            raise TypeError(f'noise must be a tensor of seeds, a callable or None, got {type(noise)}')
+        return torch.randint(0, 2**62, (num_batches, ), dtype=torch.int64)
+
+    def _seeds_for_call(self, inputs: dict, sample_kwargs: dict) -> torch.Tensor:
+        noise = inputs.get('noise', None)
+        num_batches = inputs.get('num_batches', None)
+        if noise is not None:
+            return self.noise_fn(noise, num_batches or 1).cpu()
+        num_batches = int(num_batches or 1)
+        if sample_kwargs.get('seed', None) is None:
+            return self.noise_fn(None, num_batches)
+        indices = sample_kwargs.get('indices', None)
+        if indices is None:
+            rank, world = get_dist_info()
+            indices = [(self._num_sampled + j) * world + rank for j in range(num_batches)]
+            self._num_sampled += num_batches
+        elif len(indices) != num_batches:
+            raise ValueError(f'{len(indices)} indices for num_batches={num_batches}.')
+        return sampling_loop.image_seeds(sample_kwargs['seed'], indices)
+
+    def forward(self,
+                inputs: Optional[dict] = None,
+                data_samples: Optional[Sequence[DataSample]] = None,
+                mode: Optional[str] = None) -> List[DataSample]:
+        """Generate images (mmagic's unconditional-model interface).
+
+        Args:
+            inputs (dict): ``num_batches`` (int), optional ``noise`` ((B,) int64 seeds) and
+                ``sample_kwargs`` (keys in :data:`SAMPLE_KWARGS`). ``sample_model`` is ignored
+                (there is no EMA model).
+            data_samples (list[DataSample], optional): Merged into the outputs.
+            mode (str, optional): Unused (mmagic interface).
+
+        Returns:
+            list[DataSample]: One per image: ``fake_img`` (3, H, W) BGR float [0, 255], ``noise``
+            (its seed), ``sample_kwargs``.
+        """
+        inputs = dict(inputs or {})
+        sample_kwargs = dict(inputs.get('sample_kwargs', None) or {})
+        unknown = sorted(set(sample_kwargs) - set(SAMPLE_KWARGS))
+        if unknown:
+            raise ValueError(f'unknown sample_kwargs {unknown} for ADDPGenerator; valid keys: '
+                             f'{list(SAMPLE_KWARGS)}.')
+        seeds = self._seeds_for_call(inputs, sample_kwargs)
+        options = {k: v for k, v in sample_kwargs.items() if k not in ('seed', 'indices',
+                                                                       'show_progress')}
+        out = self.sample(seeds, show_progress=bool(sample_kwargs.get('show_progress', False)),
+                          **options)
+        fake = (out['images'] * 255.)[:, [2, 1, 0]]  # RGB [0, 1] -> BGR [0, 255]
+        results = []
+        for i in range(len(seeds)):
+            sample = DataSample()
+            if data_samples:
+                sample.update(data_samples[i])
+            sample.fake_img = fake[i]
+            sample.noise = seeds[i]
+            sample.sample_kwargs = copy.deepcopy(sample_kwargs)
+            results.append(sample)
+        return results
+
+    def val_step(self, data: dict) -> List[DataSample]:
+        """``self(**data_preprocessor(data))``: what mmagic's loops and metrics call."""
+        return self(**self.data_preprocessor(data))
+
+    def test_step(self, data: dict) -> List[DataSample]:
+        """Same as :meth:`val_step`."""
+        return self(**self.data_preprocessor(data))
+
+    def train_step(self, data, optim_wrapper):
+        raise NotImplementedError(
+            'ADDPGenerator only samples. Train ADDP with the pre-training configs in '
+            'configs/addp/ and load the checkpoint here.')
+
+    def train(self, mode: bool = True):
+        # Sampling only: dropout must stay off whatever a loop asks.
+        return super().train(False)

@@ -1,0 +1,334 @@
+"""ADDP iterative generation, read top to bottom (SPEC 4).
+
+The state of a batch is: token ids ``T`` (B, L), the undecided mask ``m`` (B, L; 1 = undecided) and
+the current image ``x`` (B, 3, H, W) that the pixel encoder reads. One step (:func:`denoise_step`):
+
+1. ``logits = net.token_logits(x, T, m)``: (B, L, K) logits over the K codebook entries.
+2. ``T'``: ids drawn from the logits (categorical, nucleus top-p or argmax) at undecided positions,
+   ``T`` elsewhere.
+3. ``n``: how many positions stay undecided after this step; the schedule (cosine or linear)
+   covers the *initially* undecided count ``n0``: ``n = clip(ceil(n0 * ratio(s)), 1, n0)``.
+4. ``m'``: the ``n`` undecided positions with the lowest confidence ``log p(T') + tau * gumbel``
+   (decided positions have confidence +inf); ``tau`` is the choice temperature, linearly annealed
+   to 0 ("dynamic") or constant ("static").
+5. ``x' = VQGAN-decode(z)`` with ``z`` = the probability-weighted ("soft") codebook vectors at
+   ``m'`` and the codebook vectors of ``T'`` elsewhere.
+
+:func:`generate` runs the steps. Unconditional generation starts with every position undecided
+(the first step then does not look at ``x`` at all); inpainting, outpainting and reconstruction
+start from the VQ tokens of a user image with only the masked region undecided
+(:func:`start_from_image`). Decided tokens are never changed.
+
+Randomness: each image owns a ``torch.Generator`` seeded from (seed, image index)
+(:func:`image_seeds`), and every step draws its uniforms from it on the CPU. An image therefore
+depends only on its seed, not on the batch it was generated in or on the device.
+"""
+import math
+from typing import Callable, Dict, List, Optional, Sequence, Union
+
+import torch
+import torch.nn.functional as F
+
+from ..models.utils.masking import generation_ratio
+
+SAMPLING_METHODS = ('categorical', 'top_p', 'argmax')
+TEMPERATURE_STRATEGIES = ('dynamic', 'static')
+SCHEDULES = ('cosine', 'linear')
+
+# SplitMix64 constants: a bijective 64-bit mixer, so distinct (seed, index) pairs give
+# well-separated generator seeds even for consecutive indices.
+_MASK64 = (1 << 64) - 1
+
+
+def _splitmix64(x: int) -> int:
+    x = (x + 0x9E3779B97F4A7C15) & _MASK64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return x ^ (x >> 31)
+
+
+def image_seeds(seed: int, indices: Sequence[int]) -> torch.Tensor:
+    """Per-image generator seeds derived from a run seed and the images' global indices.
+
+    Args:
+        seed (int): Run seed (``--seed``).
+        indices (Sequence[int]): Global image indices (e.g. the PNG file numbers).
+
+    Returns:
+        Tensor: (B,) int64 seeds in [0, 2^63).
+    """
+    return torch.tensor([_splitmix64((int(seed) << 32) ^ int(i)) >> 1 for i in indices],
+                        dtype=torch.int64)
+
+
+def make_generators(seeds: torch.Tensor) -> List[torch.Generator]:
+    """One CPU ``torch.Generator`` per image, seeded with ``seeds`` (B,) int64."""
+    return [torch.Generator().manual_seed(int(s)) for s in seeds.tolist()]
+
+
+def check_options(num_steps: int, schedule: str, temperature_strategy: str, sampling: str,
+                  top_p: float, choice_temperature: float) -> None:
+    """Raise a clear ``ValueError`` for a bad sampling option."""
+    if int(num_steps) < 1:
+        raise ValueError(f'num_steps must be >= 1, got {num_steps}.')
+    if schedule not in SCHEDULES:
+        raise ValueError(f'unknown schedule {schedule!r}: use one of {SCHEDULES}.')
+    if temperature_strategy not in TEMPERATURE_STRATEGIES:
+        raise ValueError(f'unknown temperature_strategy {temperature_strategy!r}: use one of '
+                         f'{TEMPERATURE_STRATEGIES}.')
+    if sampling not in SAMPLING_METHODS:
+        raise ValueError(f'unknown sampling {sampling!r}: use one of {SAMPLING_METHODS}.')
+    if not 0. < float(top_p) <= 1.:
+        raise ValueError(f'top_p must be in (0, 1], got {top_p}.')
+    if float(choice_temperature) < 0:
+        raise ValueError(f'choice_temperature must be >= 0, got {choice_temperature}.')
+
+
+def draw_uniforms(generators: Optional[List[torch.Generator]], batch_size: int, num_tokens: int,
+                  device: torch.device) -> torch.Tensor:
+    """This step's random numbers: (B, 2, L) uniforms in [0, 1) (token draw, Gumbel noise).
+
+    Drawn on the CPU from each image's generator (or the global RNG when ``generators`` is None)
+    so that an image's randomness does not depend on its batch or on the device.
+    """
+    if generators is None:
+        u = torch.rand(batch_size, 2, num_tokens)
+    else:
+        if len(generators) != batch_size:
+            raise ValueError(f'{len(generators)} generators for a batch of {batch_size}.')
+        u = torch.stack([torch.rand(2, num_tokens, generator=g) for g in generators])
+    return u.to(device)
+
+
+def sample_ids(logits: torch.Tensor, u: torch.Tensor, sampling: str = 'categorical',
+               top_p: float = 1.) -> torch.Tensor:
+    """Draw one token per position by inverse-CDF sampling with the given uniforms.
+
+    Args:
+        logits (Tensor): (B, L, K) logits.
+        u (Tensor): (B, L) uniforms in [0, 1).
+        sampling (str): ``'categorical'`` (the official default), ``'top_p'`` (nucleus: the
+            smallest set of most likely codes whose mass reaches ``top_p``, as the official
+            ``nucleus_sampling``) or ``'argmax'`` (deterministic, for conformance tests).
+        top_p (float): Nucleus mass for ``'top_p'``.
+
+    Returns:
+        Tensor: (B, L) int64 ids.
+    """
+    if sampling == 'argmax':
+        return logits.argmax(-1)
+    # float64 cumulative sums keep the draw independent of summation-order noise.
+    probs = F.softmax(logits.double(), dim=-1)
+    order = None
+    if sampling == 'top_p':
+        probs, order = probs.sort(dim=-1, descending=True)
+        before = probs.cumsum(-1) - probs  # mass of the strictly more likely codes
+        probs = probs * (before < top_p)  # the first code always stays (before = 0)
+    cdf = probs.cumsum(-1)
+    # right=True: index i is drawn when cdf[i-1] <= v < cdf[i], i.e. with probability p_i
+    ids = torch.searchsorted(cdf, (u.double() * cdf[..., -1]).unsqueeze(-1), right=True)
+    ids = ids.clamp_(max=logits.shape[-1] - 1)
+    if order is not None:
+        ids = order.gather(-1, ids)
+    return ids.squeeze(-1)
+
+
+def num_undecided_after(step: int, num_steps: int, num_initial: int, schedule: str) -> int:
+    """Positions still undecided after ``step``: ``clip(ceil(n0 * ratio), 1, n0)`` (official).
+
+    The official code keeps at least one position undecided even after the last step (its final
+    image decodes one soft vector); kept for fidelity.
+    """
+    n = math.ceil(num_initial * generation_ratio(step, num_steps, schedule))
+    return int(min(max(n, 1), num_initial))
+
+
+def choose_undecided(log_probs: torch.Tensor, mask: torch.Tensor, num: int, temperature: float,
+                     gumbel_u: torch.Tensor) -> torch.Tensor:
+    """The next undecided mask: the ``num`` least confident of the currently undecided positions.
+
+    Args:
+        log_probs (Tensor): (B, L) log-probability of each position's chosen token.
+        mask (Tensor): (B, L) current undecided mask (1 = undecided).
+        num (int): Positions that stay undecided (<= the current undecided count).
+        temperature (float): Gumbel-noise scale.
+        gumbel_u (Tensor): (B, L) uniforms for the Gumbel noise.
+
+    Returns:
+        Tensor: (B, L) float mask, 1 = still undecided.
+    """
+    confidence = log_probs.float().masked_fill(~mask.bool(), float('inf'))
+    if temperature > 0:
+        u = gumbel_u.float().clamp(1e-20, 1. - 1e-7)
+        confidence = confidence + temperature * -torch.log(-torch.log(u))
+    lowest = confidence.topk(num, dim=-1, largest=False).indices
+    return torch.zeros_like(mask, dtype=torch.float32).scatter_(1, lowest, 1.)
+
+
+def decode_tokens(vqgan, ids: torch.Tensor, mask: torch.Tensor,
+                  logits: Optional[torch.Tensor]) -> torch.Tensor:
+    """Token-to-pixel: decode hard codebook vectors, soft ones at undecided positions.
+
+    Args:
+        vqgan (VQGANTokenizer): The frozen tokenizer.
+        ids (Tensor): (B, L) ids (read at decided positions).
+        mask (Tensor): (B, L), 1 = undecided: the position takes ``softmax(logits) @ codebook``.
+        logits (Tensor | None): (B, L, K) logits; None means a uniform distribution (the mean
+            codebook vector), used for the first image of inpainting.
+
+    Returns:
+        Tensor: (B, 3, H, W) decoded image (not clamped; the encoder clamps its input).
+    """
+    hard = vqgan.ids_to_vectors(ids)  # (B, C, h, w)
+    B, C, h, w = hard.shape
+    if logits is None:
+        soft = vqgan.codebook.mean(0).to(hard.dtype).view(1, C, 1, 1).expand_as(hard)
+    else:
+        probs = F.softmax(logits.float(), dim=-1).transpose(1, 2).reshape(B, -1, h, w)
+        soft = vqgan.soft_vectors(probs.to(hard.dtype))
+    z = torch.where(mask.view(B, 1, h, w).bool(), soft, hard)
+    return vqgan.decode(z)
+
+
+def denoise_step(net, x: Optional[torch.Tensor], ids: torch.Tensor, mask: torch.Tensor,
+                 step: int, num_steps: int, num_initial: int, u: torch.Tensor, *,
+                 schedule: str = 'cosine', choice_temperature: float = 6.0,
+                 temperature_strategy: str = 'dynamic', sampling: str = 'categorical',
+                 top_p: float = 1.) -> Dict[str, torch.Tensor]:
+    """One alternating denoising step (items 1-5 of the module docstring).
+
+    Args:
+        net: The generator: provides ``token_logits(x, ids, mask) -> (B, L, K)`` and ``vqgan``.
+        x (Tensor | None): (B, 3, H, W) current image; None only if every position is undecided.
+        ids (Tensor): (B, L) current ids (read at decided positions).
+        mask (Tensor): (B, L), 1 = undecided; every row must have the same count.
+        step (int): Step index s (0-based).
+        num_steps (int): N.
+        num_initial (int): Undecided count before step 0 (the schedule's 100%).
+        u (Tensor): (B, 2, L) this step's uniforms (:func:`draw_uniforms`).
+        schedule, choice_temperature, temperature_strategy, sampling, top_p: see
+            :func:`generate`.
+
+    Returns:
+        dict: ``logits`` (B, L, K), ``ids`` (B, L) T', ``mask`` (B, L) m', ``x`` (B, 3, H, W) x'.
+    """
+    logits = net.token_logits(x, ids, mask).float()
+    drawn = sample_ids(logits, u[:, 0], sampling, top_p)
+    new_ids = torch.where(mask.bool(), drawn, ids)
+
+    num = min(num_undecided_after(step, num_steps, num_initial, schedule),
+              int(mask.sum(1).max()))
+    ratio = (step + 1) / num_steps
+    tau = choice_temperature * (1. - ratio) if temperature_strategy == 'dynamic' \
+        else choice_temperature
+    log_probs = F.log_softmax(logits, dim=-1).gather(-1, new_ids.unsqueeze(-1)).squeeze(-1)
+    new_mask = choose_undecided(log_probs, mask, num, tau, u[:, 1])
+
+    new_x = decode_tokens(net.vqgan, new_ids, new_mask, logits)
+    return dict(logits=logits, ids=new_ids, mask=new_mask, x=new_x)
+
+
+def start_from_image(net, images: torch.Tensor,
+                     token_mask: torch.Tensor) -> Dict[str, torch.Tensor]:
+    """Initial state for inpainting / outpainting / reconstruction.
+
+    The image is tokenized; positions of ``token_mask`` become undecided. The first image the
+    encoder reads decodes the known tokens and, at undecided positions, the mean codebook vector
+    (the soft vector of a uniform distribution), so none of the masked pixels leak in.
+
+    Args:
+        net: The generator (``vqgan`` attribute).
+        images (Tensor): (B, 3, H, W) RGB in [0, 1].
+        token_mask (Tensor): (B, L), 1 = undecided.
+
+    Returns:
+        dict: ``ids`` (B, L), ``mask`` (B, L) float, ``x`` (B, 3, H, W).
+    """
+    _, ids = net.vqgan.encode(images)
+    mask = token_mask.to(images.device).float()
+    return dict(ids=ids, mask=mask, x=decode_tokens(net.vqgan, ids, mask, None))
+
+
+def generate(net,
+             ids: torch.Tensor,
+             mask: torch.Tensor,
+             x: Optional[torch.Tensor] = None,
+             num_steps: int = 20,
+             schedule: str = 'cosine',
+             choice_temperature: float = 6.0,
+             temperature_strategy: str = 'dynamic',
+             sampling: str = 'categorical',
+             top_p: float = 1.,
+             generators: Optional[List[torch.Generator]] = None,
+             callback: Optional[Callable[[int, Dict[str, torch.Tensor]], None]] = None
+             ) -> Dict[str, torch.Tensor]:
+    """Run the ADDP denoising loop.
+
+    Args:
+        net: The generator (``token_logits`` and ``vqgan``), in eval mode.
+        ids (Tensor): (B, L) starting ids; only decided positions are read (and kept exactly).
+        mask (Tensor): (B, L), 1 = undecided. All ones for unconditional generation. Every row
+            must have the same undecided count (the token decoder appends the same number of
+            decided tokens per image).
+        x (Tensor | None): (B, 3, H, W) image read by the first step; may be None when every
+            position is undecided (the first step then skips the pixel encoder).
+        num_steps (int): Denoising steps N. Defaults to 20.
+        schedule (str): ``'cosine'`` or ``'linear'`` mask schedule. Defaults to ``'cosine'``.
+        choice_temperature (float): Gumbel-noise scale of the mask choice. Defaults to 6.0.
+        temperature_strategy (str): ``'dynamic'`` (``tau * (1 - (s+1)/N)``) or ``'static'``.
+        sampling (str): ``'categorical'``, ``'top_p'`` or ``'argmax'``.
+        top_p (float): Nucleus mass for ``'top_p'``. Defaults to 1.0.
+        generators (list[torch.Generator], optional): One per image (:func:`make_generators`);
+            None uses the global RNG.
+        callback (callable, optional): Called as ``callback(step, state)`` after every step.
+
+    Returns:
+        dict: ``images`` (B, 3, H, W) RGB in [0, 1], ``ids`` (B, L), ``mask`` (B, L) (what
+        is still undecided: one position, by the official schedule).
+    """
+    check_options(num_steps, schedule, temperature_strategy, sampling, top_p, choice_temperature)
+    mask = mask.float()
+    counts = mask.sum(1)
+    if bool((counts != counts[0]).any()):
+        raise ValueError('every image of a batch must have the same number of undecided tokens; '
+                         'generate images with different masks in separate batches.')
+    num_initial = int(counts[0])
+    if x is None and num_initial != mask.shape[1]:
+        raise ValueError('an initial image x is needed when some tokens are already decided '
+                         '(use start_from_image).')
+    if num_initial == 0:  # nothing to generate
+        x = decode_tokens(net.vqgan, ids, mask, None)
+        return dict(images=x.clamp(0, 1), ids=ids, mask=mask)
+
+    B, L = mask.shape
+    for step in range(num_steps):
+        u = draw_uniforms(generators, B, L, mask.device)
+        state = denoise_step(net, x, ids, mask, step, num_steps, num_initial, u,
+                             schedule=schedule, choice_temperature=choice_temperature,
+                             temperature_strategy=temperature_strategy, sampling=sampling,
+                             top_p=top_p)
+        x, ids, mask = state['x'], state['ids'], state['mask']
+        if callback is not None:
+            callback(step, state)
+    return dict(images=x.clamp(0, 1), ids=ids, mask=mask)
+
+
+def pixel_mask_to_tokens(pixel_mask: torch.Tensor, grid: Union[int, Sequence[int]]) -> torch.Tensor:
+    """Map a pixel mask to the token grid: a token is undecided if any of its pixels is masked.
+
+    Args:
+        pixel_mask (Tensor): (B, H, W) or (B, 1, H, W); nonzero = masked (to be generated).
+        grid (int | tuple): Token grid side (h = w) or (h, w); H and W must be multiples of it.
+
+    Returns:
+        Tensor: (B, h * w) float, 1 = undecided, row-major like the VQGAN ids.
+    """
+    if pixel_mask.dim() == 3:
+        pixel_mask = pixel_mask.unsqueeze(1)
+    h, w = (grid, grid) if isinstance(grid, int) else tuple(grid)
+    H, W = pixel_mask.shape[-2:]
+    if H % h or W % w:
+        raise ValueError(f'mask size {(H, W)} is not a multiple of the token grid {(h, w)}; '
+                         'resize the mask to the image size.')
+    pooled = F.max_pool2d((pixel_mask != 0).float(), kernel_size=(H // h, W // w))
+    return pooled.flatten(1)

@@ -1,0 +1,111 @@
+"""Generation conformance: two deterministic steps of the official loop (fixture outputs.generation).
+
+The fixture ran the official ``engine_generate`` step with argmax instead of sampling and choice
+temperature 0 on an 8-step cosine schedule; each step is replayed here from its recorded inputs
+with the generator built from the fixture's ``addp.pth`` through the converter.
+"""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from addp_mm.utils.checkpoint import load_checkpoint_file
+from addp_mm.utils.convert import convert_official_addp
+from addp_mm.utils.weights import extract_state_dict
+
+from ..conftest import assert_close_rel, reference_model_cfg
+
+
+def generator_cfg(config: dict, checkpoint: str) -> dict:
+    """An ADDPGenerator config with the fixture's sizes and generation settings."""
+    parts = reference_model_cfg(config)
+    return dict(type='ADDPGenerator', backbone=parts['backbone'], neck=parts['neck'],
+                head=parts['head'], vqgan=parts['target_generator']['vqgan'],
+                checkpoint=checkpoint, num_steps=config['gen_num_iter'],
+                schedule=config['gen_schedule'], sampling='argmax', choice_temperature=0.)
+
+
+@pytest.fixture(scope='module')
+def converted(reference, tmp_path_factory):
+    sd = extract_state_dict(load_checkpoint_file(reference.path('addp.pth')))
+    out, _, unknown = convert_official_addp(sd)
+    assert unknown == []
+    path = tmp_path_factory.mktemp('gen_conv') / 'addp_mm.pth'
+    torch.save(dict(state_dict=out), path)
+    return str(path)
+
+
+@pytest.fixture(scope='module')
+def generator(reference, converted):
+    from mmagic.registry import MODELS
+    import addp_mm.generation  # noqa: F401
+    return MODELS.build(generator_cfg(reference.config, converted))
+
+
+def assert_equal_or_tie(ours: torch.Tensor, ref: torch.Tensor, scores: torch.Tensor,
+                        largest: bool, name: str, tie_tol: float = 1e-5) -> None:
+    """Equal, except where the reference's decision had a near-tie (fixture README).
+
+    Args:
+        scores: for ids, (B, L, K) logits (the top-2 candidates must be within tie_tol); for masks,
+            (B, L) confidences, where a flip is only allowed if the position's confidence is within
+            tie_tol of the selection threshold.
+    """
+    diff = ours != ref
+    if not bool(diff.any()):
+        return
+    if scores.dim() == 3:  # token ids
+        top2 = scores[diff].double().topk(2, dim=-1).values
+        gap = top2[:, 0] - top2[:, 1]
+    else:  # masks: distance to the boundary between kept and decided
+        s = scores.double()
+        n = int(ref[0].sum())
+        thresh = s.sort(dim=-1, descending=largest).values[:, n - 1:n + 1].mean(-1, keepdim=True)
+        gap = (s - thresh).abs()[diff]
+    assert bool((gap <= tie_tol).all()), (
+        f'{name}: {int(diff.sum())} entries differ and are not near-ties (gaps {gap.tolist()[:5]})')
+
+
+@pytest.mark.parametrize('step', [0, 1])
+def test_denoise_step_matches_official(reference, generator, step):
+    from addp_mm.generation.sampling import denoise_step
+    ref = reference.outputs['generation'][f'step{step}']
+    cfg = reference.config
+    L = ref['mask_in'].shape[1]
+    u = torch.rand(ref['mask_in'].shape[0], 2, L)  # unused by argmax and temperature 0
+    with torch.no_grad():
+        out = denoise_step(generator, ref['x_in'], ref['tokens_in'], ref['mask_in'], step,
+                           cfg['gen_num_iter'], L, u, schedule=cfg['gen_schedule'],
+                           choice_temperature=0., sampling='argmax')
+    assert_close_rel(out['logits'], ref['logits'], name=f'step{step} logits')
+    assert_equal_or_tie(out['ids'], ref['argmax_tokens'], ref['logits'], True,
+                        f'step{step} argmax tokens')
+    # decided positions keep their tokens
+    kept = ~ref['mask_in'].bool()
+    assert torch.equal(out['ids'][kept], ref['tokens_in'][kept])
+    assert torch.equal(out['mask'].sum(1), ref['mask_next'].sum(1))
+    conf = F.log_softmax(ref['logits'].double(), -1).gather(
+        -1, ref['argmax_tokens'][..., None])[..., 0].masked_fill(kept, float('inf'))
+    assert_equal_or_tie(out['mask'], ref['mask_next'], conf, False, f'step{step} mask_next')
+    assert_close_rel(out['x'], ref['x_next'], name=f'step{step} x_next')
+
+
+def test_first_step_skips_the_encoder(reference, generator, monkeypatch):
+    """With every position undecided the logits ignore x: the encoder must not run."""
+    ref = reference.outputs['generation']['step0']
+    assert bool(ref['mask_in'].bool().all())
+
+    def fail(*args, **kwargs):
+        raise AssertionError('the encoder ran although every position is undecided')
+
+    monkeypatch.setattr(generator.backbone, 'forward', fail)
+    with torch.no_grad():
+        logits = generator.token_logits(None, ref['tokens_in'], ref['mask_in'])
+    assert_close_rel(logits, ref['logits'], name='step0 logits without encoder')
+
+
+def test_official_release_loads_directly(reference, generator):
+    """The official ADDP file (not converted) gives the same generator weights."""
+    from mmagic.registry import MODELS
+    direct = MODELS.build(generator_cfg(reference.config, reference.path('addp.pth')))
+    for (k, a), b in zip(direct.state_dict().items(), generator.state_dict().values()):
+        assert torch.equal(a, b), k
