@@ -2,6 +2,9 @@ import json
 import os
 import os.path as osp
 
+# albumentations (imported by mmpretrain/mmdet/mmseg transforms) checks PyPI at import time.
+os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
+
 import pytest
 import torch
 
