@@ -29,7 +29,8 @@ def build_generator(config, checkpoint: Optional[str], device: Union[str, torch.
         config (str | Config): Path of a config in ``configs/addp/generation`` (or a Config).
         checkpoint (str | None): Local checkpoint path (addp_mm pre-training checkpoint,
             converted or official ADDP release). ``'random'`` gives the official random
-            initialisation (smoke tests only); None keeps the config's ``model.checkpoint``.
+            initialisation drawn with seed 0, the same every time (smoke tests only); None keeps
+            the config's ``model.checkpoint``.
         device (str | torch.device): Device to run on.
         **model_overrides: Replace fields of ``model`` (e.g. ``num_steps=8``,
             ``precision='bf16'``).
@@ -50,9 +51,13 @@ def build_generator(config, checkpoint: Optional[str], device: Union[str, torch.
     if model_cfg.get('checkpoint', None) is None and not random_init:
         raise ValueError('no checkpoint given: pass the path of an ADDP checkpoint (or "random" '
                          'for random weights in smoke tests).')
-    model = MODELS.build(model_cfg)
-    if random_init:
-        model.init_weights()
+    with torch.random.fork_rng():
+        # 'random' weights are the same every time; the frozen VQGAN keeps PyTorch's
+        # construction-time init, so the build is seeded too.
+        torch.manual_seed(0)
+        model = MODELS.build(model_cfg)
+        if random_init:
+            model.init_weights()
     return model.to(device).eval()
 
 

@@ -53,6 +53,17 @@ def to_generator_state_dict(sd: StateDict) -> StateDict:
     return out
 
 
+def _build_part(cfg: dict) -> torch.nn.Module:
+    """Build an addp_mm part from mmpretrain's registry.
+
+    ``_scope_`` pins the scope: under the Runner's ``default_scope='mmagic'`` a bare build would
+    look the type up in mmagic's registry, where the addp_mm parts are not registered.
+    """
+    cfg = dict(cfg)
+    cfg.setdefault('_scope_', 'mmpretrain')
+    return PRETRAIN_MODELS.build(cfg)
+
+
 @MODELS.register_module()
 class ADDPGenerator(BaseModel):
     """Unconditional ADDP image generator for mmagic (SPEC 4).
@@ -111,10 +122,10 @@ class ADDPGenerator(BaseModel):
         if isinstance(data_preprocessor, dict):
             data_preprocessor = MODELS.build(data_preprocessor)
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        self.backbone = PRETRAIN_MODELS.build(backbone)
-        self.neck = PRETRAIN_MODELS.build(neck)
-        self.head = PRETRAIN_MODELS.build(head)
-        self.vqgan = PRETRAIN_MODELS.build(vqgan)
+        self.backbone = _build_part(backbone)
+        self.neck = _build_part(neck)
+        self.head = _build_part(head)
+        self.vqgan = _build_part(vqgan)
         grid = self.vqgan.resolution // self.vqgan.downsample
         if grid * grid != self.neck.num_tokens or self.backbone.num_patches != self.neck.num_tokens:
             raise ValueError(

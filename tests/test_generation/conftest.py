@@ -17,10 +17,11 @@ def build_toy_generator(checkpoint=None, seed: int = 0, **overrides):
     """A toy ADDPGenerator; without a checkpoint, the official init drawn with ``seed``."""
     from mmagic.registry import MODELS
     import addp_mm.generation  # noqa: F401
-    model = MODELS.build(toy_model_cfg(checkpoint=checkpoint, **overrides))
-    if checkpoint is None:
-        with torch.random.fork_rng():
-            torch.manual_seed(seed)
+    # The frozen VQGAN keeps PyTorch's construction-time init, so seed the build as well.
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = MODELS.build(toy_model_cfg(checkpoint=checkpoint, **overrides))
+        if checkpoint is None:
             model.init_weights()
     return model.eval()
 
