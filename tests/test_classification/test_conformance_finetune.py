@@ -1,9 +1,10 @@
 """Conformance of the classification backbones with the official ADDP fine-tuning ViT.
 
 The fixture's ``addp.pth`` (official release layout) goes through the real converter
-(``--backbone-only``) into the model of the shipped ViT-B fine-tuning config (sizes from the fixture's
-config.json), and must reproduce the official fine-tuning ViT: the tokens after the last block
-(no final norm) and the mean of the patch tokens that feeds ``fc_norm`` (mmpretrain's ``ln2``).
+(``--backbone-only``) into the model of the shipped ViT-B fine-tuning config (sizes from the
+fixture's config.json), and must reproduce the official fine-tuning ViT: the tokens after the last
+block (no final norm) and the mean of the patch tokens that feeds ``fc_norm`` (mmpretrain's
+``ln2``).
 """
 import copy
 

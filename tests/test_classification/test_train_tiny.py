@@ -34,7 +34,8 @@ def tiny_cfg(path: str, config: dict, checkpoint: str, data_root: str, work_dir:
         loader = cfg[name]
         loader.update(batch_size=batch, num_workers=0, persistent_workers=False, pin_memory=False)
         loader.dataset.data_root = data_root
-    cfg.val_evaluator = cfg.test_evaluator = dict(type='Accuracy', topk=(1, ))  # 3 classes: no top-5
+    # 3 classes: top-5 is undefined
+    cfg.val_evaluator = cfg.test_evaluator = dict(type='Accuracy', topk=(1, ))
     cfg.train_cfg.update(max_epochs=1, val_interval=1)  # 8 images / batch 4 = 2 iterations
     # AmpOptimWrapper asserts a GPU; the rest of the optimizer config stays as shipped
     cfg.optim_wrapper.type = 'OptimWrapper'
@@ -85,3 +86,14 @@ def test_tiny_config_trains_and_validates(path, reference, converted, tiny_image
     assert total == 6
     assert metrics['accuracy/top1'] == pytest.approx(100. * correct / total)
     assert osp.isfile(osp.join(cfg.work_dir, 'epoch_1.pth'))
+
+
+def test_training_stops_when_backbone_weights_are_missing(reference, converted, tiny_imagenet,
+                                                          tmp_path):
+    """The linear probe given the fine-tuning file (no pre_norm/ln1) fails before iteration 1."""
+    cfg = tiny_cfg(LINEAR_B, reference.config, converted['finetune'], tiny_imagenet,
+                   str(tmp_path / 'work'))
+    runner = Runner.from_cfg(cfg)
+    with pytest.raises(RuntimeError, match=r'(?s)backbone\.ln1\.bias.*--keep-norms'):
+        runner.train()
+    assert runner.iter == 0

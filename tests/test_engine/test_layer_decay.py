@@ -1,4 +1,5 @@
-"""ADDPLayerDecayOptimWrapperConstructor on real mmpretrain / mmdet / mmseg models (construction only).
+"""ADDPLayerDecayOptimWrapperConstructor on real mmpretrain / mmdet / mmseg models (construction
+only).
 
 The expected lr of a parameter with layer id ``i`` in a ViT with ``L`` blocks is
 ``base_lr * rate ** (L + 1 - i)``, with ``i = 0`` for the stem (patch_embed, cls_token, pos_embed),
@@ -6,7 +7,6 @@ The expected lr of a parameter with layer id ``i`` in a ViT with ``L`` blocks is
 backbone norms after the blocks). That is mmpretrain's ``LearningRateDecayOptimWrapperConstructor``
 (``rate ** (max_id - i - 1)`` with ``max_id = L + 2``) and the official ADDP ``param_groups_lrd``.
 """
-import copy
 import os.path as osp
 
 import pytest
@@ -80,7 +80,7 @@ def test_classifier_matches_formula_and_mmpretrain_constructor():
     model = tiny_classifier()
     ow = build_optim_wrapper(model, optim_cfg())
     got = check_model(model, ow, L)
-    # spot values, written out: head lr x1, ln2 (fc_norm) top layer, last block x rate, stem x rate^(L+1)
+    # spot values: head lr x1, ln2 (fc_norm) top layer, last block x rate, stem x rate^(L+1)
     assert got['head.fc.weight'][:2] == (BASE_LR, WD)
     assert got['backbone.ln2.weight'][:2] == (BASE_LR, 0.)
     assert got['backbone.layers.2.attn.qkv.weight'][0] == pytest.approx(BASE_LR * RATE)
@@ -238,7 +238,19 @@ def test_clear_errors():
     with pytest.raises(ValueError, match='has 3 transformer blocks'):
         build_optim_wrapper(model, optim_cfg(num_layers=12))
     with pytest.raises(ValueError, match=r'in \(0, 1\]'):
-        build_optim_wrapper(model, copy.deepcopy(
-            dict(optim_cfg(), paramwise_cfg=dict(layer_decay_rate=1.5))))
+        build_optim_wrapper(model, dict(optim_cfg(), paramwise_cfg=dict(layer_decay_rate=1.5)))
     with pytest.raises(ValueError, match='cannot find the transformer blocks'):
         build_optim_wrapper(torch.nn.Sequential(torch.nn.Linear(2, 2)), optim_cfg())
+
+
+def test_optimizer_state_round_trip():
+    """Resuming works: a fresh wrapper loads the state of a stepped one (groups carry names)."""
+    model = tiny_classifier()
+    ow = build_optim_wrapper(model, optim_cfg())
+    model(torch.randn(2, 3, 32, 32), mode='tensor').sum().backward()
+    ow.step()
+    fresh = build_optim_wrapper(tiny_classifier(), optim_cfg())
+    fresh.load_state_dict(ow.state_dict())
+    assert len(fresh.optimizer.state) == len(list(model.parameters()))
+    assert [g['lr'] for g in fresh.optimizer.param_groups] == \
+        [g['lr'] for g in ow.optimizer.param_groups]

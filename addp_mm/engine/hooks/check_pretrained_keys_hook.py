@@ -1,8 +1,8 @@
 """Fail fast when ``init_cfg=dict(type='Pretrained', ...)`` did not load every weight.
 
 mmengine's ``PretrainedInit`` loads with ``strict=False`` and only logs missing keys
-(openmmlab-notes 1.5, Appendix C.2), so a wrong checkpoint, prefix or conversion silently trains from
-random weights. :func:`check_pretrained_keys` re-reads each ``Pretrained`` source the way
+(openmmlab-notes 1.5, Appendix C.2), so a wrong checkpoint, prefix or conversion silently trains
+from random weights. :func:`check_pretrained_keys` re-reads each ``Pretrained`` source the way
 ``PretrainedInit`` does and compares its keys with the module's; :class:`CheckPretrainedKeysHook`
 runs it before training.
 """
@@ -19,9 +19,10 @@ from mmengine.registry import HOOKS
 from ...utils.checkpoint import load_checkpoint_file
 from ...utils.weights import extract_state_dict
 
-CONVERT_HINT = ('For ADDP weights make the file with tools/model_converters/convert_addp.py SRC DST '
-                '--backbone-only (add --keep-norms for a backbone with pre_norm/final_norm, e.g. the '
-                'linear probe), and check that the config arch (embed_dims, num_layers) matches it.')
+CONVERT_HINT = ('For ADDP weights make the file with tools/model_converters/convert_addp.py SRC '
+                'DST --backbone-only (add --keep-norms for a backbone with pre_norm/final_norm, '
+                'e.g. the linear probe), and check that the config arch (embed_dims, num_layers) '
+                'matches it.')
 
 
 def _pretrained_cfgs(module: nn.Module) -> List[dict]:

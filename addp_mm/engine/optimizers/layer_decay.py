@@ -2,13 +2,13 @@
 
 One constructor for classification (mmpretrain ``ImageClassifier``), detection (mmdet
 ``TwoStageDetector`` e.g. ``MaskRCNN``) and segmentation (mmseg ``EncoderDecoder``). The framework
-constructors each cover only part of that (openmmlab-notes 1.6, 3.3, Appendix C.4): mmpretrain's needs
-``model.get_layer_depth`` (detectors and segmentors lack it), mmdet core's is ConvNeXt-only, ViTDet's
-expects ``.blocks.`` names and mmseg's checks the backbone class name for 'BEiT'/'MAE'.
+constructors each cover only part of that (openmmlab-notes 1.6, 3.3, Appendix C.4): mmpretrain's
+needs ``model.get_layer_depth`` (detectors and segmentors lack it), mmdet core's is ConvNeXt-only,
+ViTDet's expects ``.blocks.`` names and mmseg's checks the backbone class name for 'BEiT'/'MAE'.
 
-It is registered in mmengine's root ``OPTIM_WRAPPER_CONSTRUCTORS``. The registries of mmpretrain, mmdet
-and mmseg are children of it, and an unprefixed lookup falls back from the current scope to its
-parents, so ``constructor='ADDPLayerDecayOptimWrapperConstructor'`` resolves under
+It is registered in mmengine's root ``OPTIM_WRAPPER_CONSTRUCTORS``. The registries of mmpretrain,
+mmdet and mmseg are children of it, and an unprefixed lookup falls back from the current scope to
+its parents, so ``constructor='ADDPLayerDecayOptimWrapperConstructor'`` resolves under
 ``default_scope`` mmpretrain, mmdet, mmseg and mmengine alike without importing any of them here.
 """
 import inspect
@@ -23,7 +23,7 @@ from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS, OPTIMI
 # Parameters that get no weight decay besides 1-D tensors (biases, norms): the ViT embeddings that
 # MAE/ADDP list in ``no_weight_decay()`` (timm: pos_embed, cls_token) plus the MIM mask token.
 DEFAULT_NO_DECAY_NAMES = ('pos_embed', 'cls_token', 'mask_token')
-# Backbone parameters that belong to the stem (layer id 0), as in BEiT/MAE/ADDP ``get_layer_id_for_vit``.
+# Backbone parameters of the stem (layer id 0), as in BEiT/MAE/ADDP ``get_layer_id_for_vit``.
 _STEM_NAMES = ('cls_token', 'pos_embed', 'mask_token', 'absolute_pos_embed')
 _STEM_PREFIXES = ('patch_embed.', )
 # Transformer block lists: mmpretrain/mmseg naming first, timm/ViTDet naming second.
@@ -37,17 +37,18 @@ class ADDPLayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
 
     With ``L`` transformer blocks, every parameter gets a layer id in ``0 .. L + 1``:
 
-    * ``0``: the stem, i.e. ``backbone.patch_embed.*``, ``backbone.cls_token``, ``backbone.pos_embed``
-      (and ``mask_token`` / ``absolute_pos_embed`` if the backbone has them);
+    * ``0``: the stem, i.e. ``backbone.patch_embed.*``, ``backbone.cls_token``,
+      ``backbone.pos_embed`` (and ``mask_token`` / ``absolute_pos_embed`` if the backbone has them);
     * ``i + 1``: ``backbone.layers.i.*`` (or ``backbone.blocks.i.*``);
     * ``L + 1``: every other parameter: the backbone's own norms after the blocks (e.g. ``ln2``, the
       fc_norm of ``out_type='avg_featmap'``), necks and heads.
 
-    and the learning rate ``lr = base_lr * layer_decay_rate ** (L + 1 - layer_id)``, so necks and heads
-    train with ``base_lr`` and the patch embedding with ``base_lr * rate ** (L + 1)``. This is the
-    official ADDP/MAE ``param_groups_lrd`` (``num_layers = L + 1``, scale ``rate ** (num_layers -
-    layer_id)``) and mmpretrain's ``LearningRateDecayOptimWrapperConstructor`` (``max_id = L + 2``,
-    scale ``rate ** (max_id - layer_id - 1)``).
+    and the learning rate ``lr = base_lr * layer_decay_rate ** (L + 1 - layer_id)``, so necks and
+    heads train with ``base_lr`` and the patch embedding with ``base_lr * rate ** (L + 1)``. This
+    is the official ADDP/MAE ``param_groups_lrd`` (``num_layers = L + 1``, scale
+    ``rate ** (num_layers - layer_id)``) and mmpretrain's
+    ``LearningRateDecayOptimWrapperConstructor`` (``max_id = L + 2``, scale
+    ``rate ** (max_id - layer_id - 1)``).
 
     The layer id of a backbone parameter comes from ``model.backbone.get_layer_depth(name,
     'backbone.')`` when the backbone has it (mmpretrain ``VisionTransformer``, ``ViTSAM``, addp_mm
@@ -88,11 +89,14 @@ class ADDPLayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         if unknown:
             hint = (" (mmseg/ViTDet's 'decay_rate' is called 'layer_decay_rate' here)"
                     if 'decay_rate' in unknown else '')
-            raise ValueError(f'ADDPLayerDecayOptimWrapperConstructor got unknown paramwise_cfg keys '
-                             f'{unknown}{hint}; it accepts {list(_KNOWN_KEYS)}.')
+            raise ValueError(f'ADDPLayerDecayOptimWrapperConstructor got unknown paramwise_cfg '
+                             f'keys {unknown}{hint}; it accepts {list(_KNOWN_KEYS)}.')
         if 'layer_decay_rate' not in cfg:
             raise ValueError('ADDPLayerDecayOptimWrapperConstructor needs '
                              'paramwise_cfg.layer_decay_rate (e.g. 0.65 for ViT-B, 0.8 for ViT-L).')
+        if self.base_lr is None:
+            raise ValueError('ADDPLayerDecayOptimWrapperConstructor needs optimizer.lr (the lr of '
+                             'the top layer: heads, necks).')
         self.layer_decay_rate = float(cfg['layer_decay_rate'])
         if not 0 < self.layer_decay_rate <= 1:
             raise ValueError(f'paramwise_cfg.layer_decay_rate must be in (0, 1], got '

@@ -1,19 +1,19 @@
 # Fine-tune the ADDP ViT-B/16 encoder (1600-epoch pre-training) on ImageNet-1k at 256x256.
 # Recipe: the official ADDP release, configs/release/base/finetune_addp_base_100ep.sh with the
-# defaults of main_finetune.py (github.com/ChangyaoTian/ADDP @7c2c034), SPEC 5: global batch 1024,
-# AdamW (0.9, 0.999), lr = blr 1e-3 x 1024 / 256, weight decay 0.05, layer decay 0.65, drop path 0.1,
-# 20 warm-up epochs then cosine to min_lr 1e-6, RandAugment rand-m9-mstd0.5-inc1, random erasing 0.25
-# (pixel mode), mixup 0.8 / cutmix 1.0 (switch prob 0.5), label smoothing 0.1, AMP. Paper: 83.9 top-1.
+# defaults of main_finetune.py (github.com/ChangyaoTian/ADDP @7c2c034), SPEC 5: global batch
+# 1024, AdamW (0.9, 0.999), lr = blr 1e-3 x 1024 / 256, weight decay 0.05, layer decay 0.65, drop
+# path 0.1, 20 warm-up epochs then cosine to min_lr 1e-6, RandAugment rand-m9-mstd0.5-inc1, random
+# erasing 0.25 (pixel mode), mixup 0.8 / cutmix 1.0 (switch prob 0.5), label smoothing 0.1, AMP.
+# Paper: 83.9 top-1.
 # The features are the mean of the 256 patch tokens after the last block (no final norm, no
 # pre-training tokenizer_norm) -> a new LayerNorm (fc_norm; mmpretrain's `ln2`) -> linear head.
 #
 # Make the backbone checkpoint from the official release first (see README.md):
 #   python tools/model_converters/convert_addp.py addp-vit-base-16.pth \
 #       checkpoints/addp-vit-base-16_backbone.pth --backbone-only
-_base_ = ['../../../_base_/default_runtime.py']
+_base_ = ['./_base_/imagenet_bs128_addp_256px.py', '../../../_base_/default_runtime.py']
 
 pretrained = 'checkpoints/addp-vit-base-16_backbone.pth'
-img_size = 256
 
 # ---------------------------------------------------------------- model
 model = dict(
@@ -21,7 +21,7 @@ model = dict(
     backbone=dict(
         type='VisionTransformer',
         arch='base',
-        img_size=img_size,
+        img_size=256,
         patch_size=16,
         drop_path_rate=0.1,
         out_type='avg_featmap',  # ln2(mean of patch tokens) = official global_pool='avg' + fc_norm
@@ -37,70 +37,6 @@ model = dict(
         loss=dict(type='LabelSmoothLoss', label_smooth_val=0.1, mode='original'),
         init_cfg=[dict(type='TruncNormal', layer='Linear', std=2e-5)]),  # official trunc_normal_
     train_cfg=dict(augments=[dict(type='Mixup', alpha=0.8), dict(type='CutMix', alpha=1.0)]))
-
-# ---------------------------------------------------------------- data
-dataset_type = 'ImageNet'
-data_root = 'data/imagenet'
-data_preprocessor = dict(
-    num_classes=1000,
-    mean=[123.675, 116.28, 103.53],  # ImageNet mean/std (timm IMAGENET_DEFAULT_*), RGB
-    std=[58.395, 57.12, 57.375],
-    to_rgb=True)
-bgr_mean = data_preprocessor['mean'][::-1]
-bgr_std = data_preprocessor['std'][::-1]
-
-# timm create_transform(is_training=True, auto_augment='rand-m9-mstd0.5-inc1', interpolation
-# 'bicubic', re_prob=0.25, re_mode='pixel') as in the official util/datasets.py
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='RandomResizedCrop', scale=img_size, backend='pillow', interpolation='bicubic'),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(
-        type='RandAugment',
-        policies='timm_increasing',
-        num_policies=2,
-        total_level=10,
-        magnitude_level=9,
-        magnitude_std=0.5,
-        hparams=dict(pad_val=[round(x) for x in bgr_mean], interpolation='bicubic')),
-    dict(
-        type='RandomErasing',
-        erase_prob=0.25,
-        mode='rand',  # timm 'pixel': per-pixel normal noise in normalized space
-        min_area_ratio=0.02,
-        max_area_ratio=1 / 3,
-        fill_color=bgr_mean,
-        fill_std=bgr_std),
-    dict(type='PackInputs'),
-]
-# Official eval (util/datasets.py build_transform): for input_size > 224 crop_pct = 1.0, i.e.
-# Resize(256, bicubic) on the short side, then CenterCrop(256).
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='ResizeEdge', scale=img_size, edge='short', backend='pillow',
-         interpolation='bicubic'),
-    dict(type='CenterCrop', crop_size=img_size),
-    dict(type='PackInputs'),
-]
-
-train_dataloader = dict(
-    batch_size=128,  # x 8 GPUs = 1024, the official global batch
-    num_workers=8,
-    persistent_workers=True,
-    pin_memory=True,
-    drop_last=True,  # official DataLoader(drop_last=True)
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(type=dataset_type, data_root=data_root, split='train', pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=128,
-    num_workers=8,
-    persistent_workers=True,
-    pin_memory=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type=dataset_type, data_root=data_root, split='val', pipeline=test_pipeline))
-val_evaluator = dict(type='Accuracy', topk=(1, 5))
-test_dataloader = val_dataloader
-test_evaluator = val_evaluator
 
 # ---------------------------------------------------------------- schedule
 base_lr = 1e-3 * 1024 / 256  # official blr x global batch / 256

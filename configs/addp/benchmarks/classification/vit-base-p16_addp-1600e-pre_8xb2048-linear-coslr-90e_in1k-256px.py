@@ -1,6 +1,6 @@
-# Linear probe of the frozen ADDP ViT-B/16 encoder (1600-epoch pre-training) on ImageNet-1k, 256x256.
-# The official ADDP code has no linear-probe script (github.com/ChangyaoTian/ADDP @7c2c034 ships only
-# fine-tuning), and the paper reports no linear-probe number. The recipe is MAE's
+# Linear probe of the frozen ADDP ViT-B/16 encoder (1600-epoch pre-training) on ImageNet-1k at
+# 256x256. The official ADDP code has no linear-probe script (github.com/ChangyaoTian/ADDP @7c2c034
+# ships only fine-tuning), and the paper reports no linear-probe number. The recipe is MAE's
 # (facebookresearch/mae main_linprobe.py / LINPROBE, as in mmpretrain's
 # configs/mae/benchmarks/vit-base-p16_8xb2048-linear-coslr-90e_in1k.py): global batch 16384, LARS
 # (momentum 0.9, weight decay 0), lr = blr 0.1 x 16384 / 256, 10 warm-up epochs then cosine to 0,
@@ -13,20 +13,20 @@
 # The backbone keeps the pre-training norms, so convert with --keep-norms:
 #   python tools/model_converters/convert_addp.py addp-vit-base-16.pth \
 #       checkpoints/addp-vit-base-16_backbone-norms.pth --backbone-only --keep-norms
-_base_ = ['../../../_base_/default_runtime.py']
+_base_ = ['./_base_/imagenet_bs128_addp_256px.py', '../../../_base_/default_runtime.py']
 
 pretrained = 'checkpoints/addp-vit-base-16_backbone-norms.pth'
-img_size = 256
 
 model = dict(
     type='ImageClassifier',
     backbone=dict(
         type='VisionTransformer',
         arch='base',
-        img_size=img_size,
+        img_size=256,
         patch_size=16,
         pre_norm=True,  # ADDP's tokenizer_norm
-        patch_cfg=dict(bias=True),  # mmpretrain drops the patch bias when pre_norm (CLIP); ADDP has it
+        # mmpretrain drops the patch-embed bias when pre_norm (a CLIP quirk); ADDP has one
+        patch_cfg=dict(bias=True),
         final_norm=True,
         out_type='featmap',  # patch tokens only (B, C, H, W) -> averaged by the neck
         frozen_stages=12,
@@ -42,44 +42,16 @@ model = dict(
         loss=dict(type='CrossEntropyLoss'),
         init_cfg=[dict(type='TruncNormal', layer='Linear', std=0.01)]))  # MAE linprobe head init
 
-dataset_type = 'ImageNet'
-data_root = 'data/imagenet'
-data_preprocessor = dict(
-    num_classes=1000,
-    mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375],
-    to_rgb=True)
+# the evaluation data of the fine-tuning configs; training sees only RandomResizedCrop + flip (MAE)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='RandomResizedCrop', scale=img_size, backend='pillow', interpolation='bicubic'),
+    dict(type='RandomResizedCrop', scale=256, backend='pillow', interpolation='bicubic'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='PackInputs'),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='ResizeEdge', scale=img_size, edge='short', backend='pillow',
-         interpolation='bicubic'),
-    dict(type='CenterCrop', crop_size=img_size),
     dict(type='PackInputs'),
 ]
 train_dataloader = dict(
     batch_size=2048,  # x 8 GPUs = 16384 (MAE)
-    num_workers=8,
-    persistent_workers=True,
-    pin_memory=True,
-    drop_last=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(type=dataset_type, data_root=data_root, split='train', pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=128,
-    num_workers=8,
-    persistent_workers=True,
-    pin_memory=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type=dataset_type, data_root=data_root, split='val', pipeline=test_pipeline))
-val_evaluator = dict(type='Accuracy', topk=(1, 5))
-test_dataloader = val_dataloader
-test_evaluator = val_evaluator
+    dataset=dict(pipeline=train_pipeline))
 
 max_epochs = 90
 warmup_epochs = 10

@@ -1,0 +1,86 @@
+"""check_pretrained_keys / CheckPretrainedKeysHook on small modules and checkpoints in tmp_path."""
+import re
+from types import SimpleNamespace
+
+import pytest
+import torch
+import torch.nn as nn
+from mmengine.model import BaseModule
+from mmengine.registry import HOOKS, DefaultScope
+
+import addp_mm  # noqa: F401
+from addp_mm.engine import CheckPretrainedKeysHook, check_pretrained_keys
+
+
+class Backbone(BaseModule):
+
+    def __init__(self, init_cfg=None):
+        super().__init__(init_cfg)
+        self.stem = nn.Linear(2, 3)
+        self.norm = nn.LayerNorm(3)
+
+
+class Model(BaseModule):
+
+    def __init__(self, backbone_init_cfg):
+        super().__init__()
+        self.backbone = Backbone(backbone_init_cfg)
+        self.head = nn.Linear(3, 1)
+
+
+def save(path, keys):
+    torch.save(dict(state_dict={k: torch.zeros(1) for k in keys}), path)
+    return str(path)
+
+
+def pretrained(path, prefix=None):
+    cfg = dict(type='Pretrained', checkpoint=path)
+    if prefix is not None:
+        cfg['prefix'] = prefix
+    return cfg
+
+
+def test_complete_checkpoint_with_prefix(tmp_path):
+    ckpt = save(tmp_path / 'a.pth', ['backbone.stem.weight', 'backbone.stem.bias',
+                                     'backbone.norm.weight', 'backbone.norm.bias', 'neck.x'])
+    report = check_pretrained_keys(Model(pretrained(ckpt, 'backbone.')))
+    assert report == {'backbone': dict(checkpoint=ckpt, missing=[], unexpected=[],
+                                       allowed_missing=[])}
+
+
+def test_missing_keys_raise_and_allowance(tmp_path):
+    ckpt = save(tmp_path / 'a.pth', ['backbone.stem.weight', 'backbone.stem.bias', 'other.norm'])
+    model = Model(pretrained(ckpt, 'backbone'))  # prefix without the dot, as PretrainedInit allows
+    listed = re.escape("['backbone.norm.bias', 'backbone.norm.weight']")
+    with pytest.raises(RuntimeError, match=listed):
+        check_pretrained_keys(model)
+    report = check_pretrained_keys(model, allowed_missing=[r'backbone\.norm\..*'])['backbone']
+    assert report['missing'] == []
+    assert report['allowed_missing'] == ['backbone.norm.bias', 'backbone.norm.weight']
+
+
+def test_no_prefix_strips_module_and_reports_unexpected(tmp_path):
+    ckpt = save(tmp_path / 'a.pth', ['module.stem.weight', 'module.stem.bias', 'norm.weight',
+                                     'norm.bias', 'extra'])
+    model = Model(pretrained(ckpt))
+    assert check_pretrained_keys(model)['backbone']['unexpected'] == ['backbone.extra']
+    with pytest.raises(RuntimeError, match='checkpoint keys are not in the model'):
+        check_pretrained_keys(model, allow_unexpected=False)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match='init_cfg.checkpoint'):
+        check_pretrained_keys(Model(pretrained(str(tmp_path / 'nope.pth'), 'backbone.')))
+
+
+def test_hook_before_train(tmp_path):
+    ckpt = save(tmp_path / 'a.pth', ['backbone.stem.weight', 'backbone.stem.bias'])
+    with DefaultScope.overwrite_default_scope('mmpretrain'):  # root registry, found from any scope
+        hook = HOOKS.build(dict(type='CheckPretrainedKeysHook'))
+    assert isinstance(hook, CheckPretrainedKeysHook)
+    with pytest.raises(RuntimeError, match='backbone.norm.weight'):
+        hook.before_train(SimpleNamespace(model=Model(pretrained(ckpt, 'backbone.'))))
+    with pytest.raises(RuntimeError, match='no module of the model has'):
+        hook.before_train(SimpleNamespace(model=Model(None)))
+    CheckPretrainedKeysHook(require_pretrained=False).before_train(
+        SimpleNamespace(model=Model(None)))
