@@ -5,3 +5,4 @@ from .heads import *  # noqa: F401,F403
 from .necks import *  # noqa: F401,F403
 from .target_generators import *  # noqa: F401,F403
 from .tokenizers import *  # noqa: F401,F403
+from .losses import *  # noqa: F401,F403

@@ -1,0 +1,27 @@
+# Generation with the tiny from-scratch ADDP (64x64 images, 8x8 tokens): 8 steps, cosine schedule,
+# choice temperature 6.0 (dynamic), categorical sampling. Its sizes are those of
+# addp_vit-tiny-p8_1xb16-cpu-200iter_imagefolder-64px.py, whose checkpoints load here:
+#   python tools/generate.py configs/addp/from_scratch/addp_vit-tiny-p8_8steps-cosine_cpu-64px.py \
+#       work_dirs/addp_vit-tiny-p8_1xb16-cpu-200iter_imagefolder-64px/iter_200.pth \
+#       --out work_dirs/samples --num 16 --grid work_dirs/samples/grid.png
+_base_ = [
+    './_base_/models/addp_vit-tiny-p8-64px.py',
+    '../generation/_base_/gen_runtime_in1k-256px.py',
+]
+
+model = dict(
+    _delete_=True,
+    type='ADDPGenerator',
+    backbone=_base_.model.backbone,
+    neck=_base_.model.neck,
+    head=_base_.model.head,
+    # The VQGAN weights are part of the ADDP checkpoint (`target_generator.vqgan.*`).
+    vqgan=dict(type='VQGANTokenizer', checkpoint=None, **_base_.tokenizer),
+    checkpoint=None,
+    num_steps=8,
+    schedule='cosine',
+    choice_temperature=6.0,
+    temperature_strategy='dynamic',
+    sampling='categorical',
+    precision='fp32',
+    data_preprocessor=dict(type='DataPreprocessor'))
