@@ -7,10 +7,11 @@ Checkpoints written by the mmengine Runner hold ``HistoryBuffer`` objects and nu
 a user passes in run code.
 
 Instead, :func:`load_checkpoint_file` unpickles with an allow-list: everything torch's weights-only
-unpickler accepts, plus exactly the types mmengine writes (``HistoryBuffer``, numpy arrays, dtypes and
-scalars, ``getattr`` restricted to ``numpy`` dtype classes). Anything else is refused with a clear
-error. :func:`register_mmengine_loader` makes mmengine's local-file loader use it, so resume,
-``load_from`` and ``init_cfg=Pretrained`` all go through it. ``import addp_mm`` calls it.
+unpickler accepts, plus exactly the types mmengine writes (``HistoryBuffer``, numpy arrays, dtypes,
+dtype classes and scalars, ``getattr`` restricted to ``HistoryBuffer``'s statistics methods).
+Anything else is refused with a clear error. :func:`register_mmengine_loader` makes mmengine's
+local-file loader use it, so resume, ``load_from`` and ``init_cfg=Pretrained`` all go through it.
+``import addp_mm`` calls it.
 """
 import _compat_pickle
 import builtins
@@ -46,25 +47,41 @@ def _extra_allowed_globals() -> Dict[str, Any]:
         allowed['numpy.ndarray'] = np.ndarray
         allowed['numpy.dtype'] = np.dtype
         allowed['mmengine.logging.history_buffer.HistoryBuffer'] = HistoryBuffer
-        allowed['builtins.getattr'] = _numpy_dtype_getattr
+        allowed['builtins.getattr'] = _restricted_getattr
         for name in ('set', 'frozenset', 'slice', 'complex', 'range'):
             allowed[f'builtins.{name}'] = getattr(builtins, name)
         _EXTRA_ALLOWED = allowed
     return _EXTRA_ALLOWED
 
 
-def _numpy_dtype_getattr(obj: Any, name: str) -> Any:
-    """``getattr`` as numpy >= 1.25 pickles dtypes (``getattr(numpy.dtypes, 'Float64DType')``).
+# ``HistoryBuffer.__getstate__`` stores its statistics methods, and protocol 2 pickles the functions
+# ``HistoryBuffer.min`` etc. as ``getattr(HistoryBuffer, 'min')``.
+_HISTORY_BUFFER_METHODS = ('min', 'max', 'mean', 'current')
 
-    Only attributes of ``numpy.dtypes`` are reachable; anything else is refused.
+
+def _restricted_getattr(obj: Any, name: str) -> Any:
+    """``getattr`` limited to what mmengine/numpy pickles need.
+
+    Only ``getattr(HistoryBuffer, 'min' | 'max' | 'mean' | 'current')`` (mmengine
+    ``message_hub``) is allowed; anything else is refused.
     """
-    import numpy as np
-    dtypes = getattr(np, 'dtypes', None)
-    if dtypes is not None and obj is dtypes and isinstance(name, str) and name.endswith('DType'):
+    from mmengine.logging.history_buffer import HistoryBuffer
+    if obj is HistoryBuffer and isinstance(name, str) and name in _HISTORY_BUFFER_METHODS:
         return getattr(obj, name)
     raise pickle.UnpicklingError(
-        f'refusing getattr({obj!r}, {name!r}) while loading a checkpoint: only numpy dtype '
-        'classes are allowed.')
+        f'refusing getattr({obj!r}, {name!r}) while loading a checkpoint: only the statistics '
+        'methods of mmengine HistoryBuffer are allowed.')
+
+
+def _numpy_dtype_class(module: str, name: str) -> Any:
+    """numpy >= 1.25 pickles dtype classes as ``numpy.dtypes.<X>DType``; None for anything else."""
+    if module != 'numpy.dtypes' or not name.endswith('DType'):
+        return None
+    import numpy as np
+    obj = getattr(getattr(np, 'dtypes', None), name, None)
+    if isinstance(obj, type) and issubclass(obj, np.dtype):
+        return obj
+    return None
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
@@ -79,6 +96,8 @@ class _RestrictedUnpickler(pickle.Unpickler):
             module = _compat_pickle.IMPORT_MAPPING[module]
         obj = _extra_allowed_globals().get(f'{module}.{name}')
         if obj is None:
+            obj = _numpy_dtype_class(module, name)
+        if obj is None:
             raise pickle.UnpicklingError(
                 f'the checkpoint contains the object {module}.{name}, which addp_mm does not load '
                 '(it could run arbitrary code). Only tensors, containers, numpy arrays and mmengine '
@@ -91,7 +110,8 @@ def _restricted_load(file, **kwargs) -> Any:
     """``pickle.load`` with the allow-list.
 
     torch's legacy (non-zip) format calls ``pickle_module.load`` directly for its header records, so
-    this must be restricted as well: plain ``pickle.load`` here would run any code in a crafted file.
+    this must be restricted as well: plain ``pickle.load`` here would run any code in a crafted
+    file.
     """
     return _RestrictedUnpickler(file, **kwargs).load()
 
@@ -129,7 +149,8 @@ def load_checkpoint_file(filename: Union[str, os.PathLike],
         return torch.load(filename, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError:
         # Most likely a Runner checkpoint: retry with the mmengine allow-list below. Only
-        # pickle-level refusals get here; TorchScript archives, corrupt files etc. raise other errors.
+        # pickle-level refusals get here; TorchScript archives, corrupt files etc. raise other
+        # errors.
         if os.getenv('TORCH_FORCE_WEIGHTS_ONLY_LOAD', '0').lower() in ('1', 'y', 'yes', 'true'):
             raise  # the user asked torch for weights-only loading everywhere
     return torch.load(filename, map_location=map_location, weights_only=False,
@@ -149,12 +170,13 @@ def register_mmengine_loader() -> None:
     """Route mmengine's local checkpoint loading through :func:`load_checkpoint_file`.
 
     mmengine resolves every checkpoint path with ``CheckpointLoader._get_checkpoint_loader``: the
-    registered prefixes are tried longest first with ``re.match``, and the empty prefix (local files)
-    matches whatever no URL scheme claimed. Replacing that entry (``force=True``; idempotent) covers
-    ``Runner.resume``/``load_from`` (``Runner.load_checkpoint`` -> ``_load_checkpoint``),
-    ``init_cfg=dict(type='Pretrained')`` (``load_checkpoint`` / ``_load_checkpoint_with_prefix``),
-    ``CheckpointHook(published_keys=...)`` and ``mmengine.runner.load_checkpoint``. URL schemes
-    (``http(s)://``, ``open-mmlab://``, ...) keep mmengine's loaders and torch's weights-only default.
+    registered prefixes are tried longest first with ``re.match``, and the empty prefix (local
+    files) matches whatever no URL scheme claimed. Replacing that entry (``force=True``;
+    idempotent) covers ``Runner.resume``/``load_from`` (``Runner.load_checkpoint`` ->
+    ``_load_checkpoint``), ``init_cfg=dict(type='Pretrained')`` (``load_checkpoint`` /
+    ``_load_checkpoint_with_prefix``), ``CheckpointHook(published_keys=...)`` and
+    ``mmengine.runner.load_checkpoint``. URL schemes (``http(s)://``, ``open-mmlab://``, ...) keep
+    mmengine's loaders and torch's weights-only default.
     """
     from mmengine.runner.checkpoint import CheckpointLoader
     CheckpointLoader.register_scheme(prefixes='', loader=load_from_local_safe, force=True)

@@ -1,0 +1,107 @@
+# Test (and evaluate) a checkpoint with an OpenMMLab config (mmpretrain, mmdet, mmseg or mmagic
+# scope).
+#
+#   python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out results.pkl] [--show-dir DIR]
+#                        [--cfg-options k=v ...] [--launcher none|pytorch|slurm|mpi]
+#
+# Multi-GPU: tools/dist_test.sh CONFIG CHECKPOINT GPUS [args]; Slurm: tools/slurm_test.sh.
+import argparse
+import os
+
+import addp_mm  # noqa: F401  (routes mmengine's checkpoint loading through addp_mm's safe loader)
+from addp_mm.utils.runtime import set_default_collate, set_default_work_dir, setup_cpu_distributed
+from mmengine.config import Config, DictAction
+from mmengine.evaluator import DumpResults
+from mmengine.registry import METRICS, RUNNERS
+from mmengine.runner import Runner
+
+# Library-specific result dumpers (built from the registry, so this file imports no library).
+_DUMPERS = {'mmdet': 'mmdet.DumpDetResults'}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Test (and evaluate) a checkpoint')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='the directory to save logs and metrics '
+                        '(default: ./work_dirs/<config name>)')
+    parser.add_argument('--out', help='dump the predictions of every test sample to this pickle '
+                        'file (.pkl)')
+    parser.add_argument('--show-dir', help='save visualised predictions in this directory '
+                        '(needs a visualization hook in default_hooks)')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config settings, e.g. test_dataloader.batch_size=1; lists as '
+        'key="[a,b]" (no spaces)')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
+        parser.error('--out must name a .pkl/.pickle file')
+    return args
+
+
+def enable_visualization(cfg, show_dir: str) -> None:
+    """Turn on the config's visualization hook and send its images to ``show_dir``.
+
+    Each library names the switches differently (as in its own tools/test.py).
+    """
+    hook = cfg.get('default_hooks', {}).get('visualization', None)
+    if hook is None:
+        raise ValueError('--show-dir needs a visualization hook: add '
+                         '`default_hooks.visualization` to the config.')
+    scope = cfg.get('default_scope', 'mmengine')
+    if scope == 'mmpretrain':  # VisualizationHook(enable, out_dir)
+        hook['enable'] = True
+        hook['out_dir'] = show_dir
+    elif scope == 'mmdet':  # DetVisualizationHook(draw, test_out_dir): relative to the log dir
+        hook['draw'] = True
+        hook['test_out_dir'] = show_dir
+    elif scope == 'mmseg':  # SegVisualizationHook(draw) writes through the visualizer's save_dir
+        hook['draw'] = True
+        cfg.visualizer['save_dir'] = show_dir
+    else:
+        raise ValueError(f'--show-dir is not supported for configs of scope {scope!r}.')
+
+
+def merge_args(cfg, args):
+    """Merge the command-line arguments into the config (``--cfg-options`` last, so it wins)."""
+    cfg.launcher = args.launcher
+    set_default_work_dir(cfg, args.config, args.work_dir)
+    cfg.load_from = args.checkpoint
+    cfg.resume = False
+    set_default_collate(cfg, fields=('test_dataloader', ))
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.show_dir is not None:
+        enable_visualization(cfg, args.show_dir)
+    return cfg
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = Config.fromfile(args.config)  # runs the config's custom_imports
+    cfg = merge_args(cfg, args)
+    setup_cpu_distributed(cfg)
+
+    if 'runner_type' not in cfg:
+        runner = Runner.from_cfg(cfg)
+    else:
+        runner = RUNNERS.build(cfg)
+
+    if args.out is not None:
+        dumper = _DUMPERS.get(cfg.get('default_scope', 'mmengine'))
+        if dumper is None:
+            metric = DumpResults(out_file_path=args.out)
+        else:
+            metric = METRICS.build(dict(type=dumper, out_file_path=args.out))
+        runner.test_evaluator.metrics.append(metric)
+
+    runner.test()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,90 @@
+# Train a model from an OpenMMLab config (mmpretrain, mmdet, mmseg or mmagic scope).
+#
+#   python tools/train.py CONFIG [--work-dir DIR] [--resume [auto|CKPT]] [--amp] [--auto-scale-lr]
+#                         [--cfg-options k=v ...] [--launcher none|pytorch|slurm|mpi]
+#
+# Multi-GPU: tools/dist_train.sh CONFIG GPUS [args]; Slurm: tools/slurm_train.sh.
+import argparse
+import os
+
+import addp_mm  # noqa: F401  (routes mmengine's checkpoint loading through addp_mm's safe loader)
+from addp_mm.utils.runtime import (set_default_collate, set_default_work_dir, setup_amp,
+                                   setup_cpu_distributed)
+from mmengine.config import Config, DictAction
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Train a model with an OpenMMLab config')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='the directory to save logs and checkpoints '
+                        '(default: ./work_dirs/<config name>)')
+    parser.add_argument(
+        '--resume', nargs='?', type=str, const='auto',
+        help='resume training: with a checkpoint path, from that checkpoint; bare --resume or '
+        '"--resume auto", from the latest checkpoint in the work directory (last_checkpoint)')
+    parser.add_argument(
+        '--amp', action='store_true',
+        help='mixed-precision training (AmpOptimWrapper, dynamic loss scale). Needs a GPU; '
+        'without one a warning is printed and training runs in fp32')
+    parser.add_argument(
+        '--auto-scale-lr', action='store_true',
+        help='scale the learning rate by actual batch size / auto_scale_lr.base_batch_size')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config settings, e.g. train_cfg.max_iters=10 '
+        'optim_wrapper.optimizer.lr=1e-4; lists as key="[a,b]" (no spaces)')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    # torch.distributed.launch passes --local-rank (torch >= 2.0) or --local_rank.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def merge_args(cfg, args):
+    """Merge the command-line arguments into the config (``--cfg-options`` last, so it wins)."""
+    cfg.launcher = args.launcher
+    set_default_work_dir(cfg, args.config, args.work_dir)
+
+    if args.resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif args.resume is not None:
+        cfg.resume = True
+        cfg.load_from = args.resume
+
+    if args.auto_scale_lr:
+        if cfg.get('auto_scale_lr', None) is None or 'base_batch_size' not in cfg.auto_scale_lr:
+            raise ValueError('--auto-scale-lr needs `auto_scale_lr = dict(base_batch_size=N)` in '
+                             'the config (N: the total batch size the lr was tuned for).')
+        cfg.auto_scale_lr.enable = True
+
+    set_default_collate(cfg)
+
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+
+    # After --cfg-options, so overrides of optim_wrapper / env_cfg are taken into account.
+    setup_amp(cfg, args.amp)
+    return cfg
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = Config.fromfile(args.config)  # runs the config's custom_imports
+    cfg = merge_args(cfg, args)
+    setup_cpu_distributed(cfg)
+
+    if 'runner_type' not in cfg:
+        runner = Runner.from_cfg(cfg)
+    else:
+        runner = RUNNERS.build(cfg)
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()
