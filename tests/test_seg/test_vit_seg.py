@@ -1,0 +1,105 @@
+"""The segmentation backbone (mmpretrain's VisionTransformer as configured): conformance with the
+official fine-tuning ViT and loading of the converted release."""
+import pytest
+import torch
+from mmengine.config import Config
+from mmpretrain.models.utils import resize_pos_embed
+
+import addp_mm.seg  # noqa: F401
+from addp_mm.engine.hooks.check_pretrained_keys_hook import check_pretrained_keys
+from addp_mm.utils.checkpoint import load_checkpoint_file
+
+from ..conftest import assert_close_rel
+from .conftest import SEG_B, SEG_L
+
+
+def _seg_backbone_cfg(reference, checkpoint: str, **overrides) -> dict:
+    """The shipped ViT-B backbone config with the fixture's sizes."""
+    c = reference.config
+    cfg = Config.fromfile(SEG_B).model.backbone.to_dict()
+    cfg.update(arch=dict(embed_dims=c['dim'], num_layers=c['depth'], num_heads=c['heads'],
+                         feedforward_channels=4 * c['dim']),
+               out_indices=[0, 1],
+               init_cfg=dict(type='Pretrained', checkpoint=checkpoint, prefix='backbone.'))
+    cfg.update(overrides)
+    return cfg
+
+
+def _build(cfg: dict):
+    from mmseg.registry import MODELS
+    model = MODELS.build(cfg)
+    model.init_weights()
+    model.eval()  # mmpretrain's VisionTransformer.train() returns None
+    return model
+
+
+def test_tokens_match_official_finetune_vit(reference, converted_fixture):
+    """The fixture's official fine-tuning ViT (class token kept, no final norm), loaded from the
+    converted release: same tokens after the last block, and the feature maps are those tokens."""
+    ref = reference.outputs['finetune_vit']
+    x = ref['input_normalized']
+    raw = _build(_seg_backbone_cfg(reference, converted_fixture, img_size=256, out_type='raw'))
+    featmap = _build(_seg_backbone_cfg(reference, converted_fixture, img_size=256))
+    with torch.no_grad():
+        tokens = raw(x)[-1]
+        maps = featmap(x)
+    assert_close_rel(tokens, ref['tokens_after_blocks'], name='tokens_after_blocks')
+    assert_close_rel(tokens[:, 1:].mean(1), ref['avg_patch_tokens'], name='avg_patch_tokens')
+    B, N, D = tokens.shape
+    assert maps[-1].shape == (B, D, 16, 16)
+    torch.testing.assert_close(maps[-1], tokens[:, 1:].transpose(1, 2).reshape(B, D, 16, 16))
+
+
+def test_fixture_weights_load_at_512_with_no_missing_key(reference, converted_fixture):
+    """The shipped setting (img_size 512): every backbone tensor comes from the file, pos_embed
+    resized from the 16 x 16 pre-training grid to 32 x 32 (class entry kept)."""
+    model = _build(_seg_backbone_cfg(reference, converted_fixture))
+    # the check the configs' CheckPretrainedKeysHook runs before training
+    report = check_pretrained_keys(model)['']
+    assert report['missing'] == [] and report['unexpected'] == []
+    file_sd = load_checkpoint_file(converted_fixture)['state_dict']
+    for k, v in model.state_dict().items():
+        expected = file_sd['backbone.' + k]
+        if k == 'pos_embed':
+            assert v.shape == (1, 1 + 32 * 32, reference.config['dim'])
+            expected = resize_pos_embed(expected, (16, 16), (32, 32), 'bicubic', 1)
+        torch.testing.assert_close(v, expected, rtol=0, atol=0, msg=k)
+    with torch.no_grad():
+        outs = model(torch.randn(1, 3, 512, 512))
+    assert [o.shape for o in outs] == [(1, reference.config['dim'], 32, 32)] * 2
+
+
+def test_wrong_checkpoints_fail_the_key_check(reference, converted_fixture, tmp_path):
+    from mmseg.registry import MODELS
+    # the official release itself (not converted): no 'backbone.' key would load
+    model = MODELS.build(_seg_backbone_cfg(reference, reference.path('addp.pth')))
+    with pytest.raises(RuntimeError, match='convert_addp.py'):
+        check_pretrained_keys(model)
+    # a ViT with more blocks than the file (e.g. the ViT-L config with a ViT-B file)
+    c = reference.config
+    model = MODELS.build(_seg_backbone_cfg(
+        reference, converted_fixture, arch=dict(embed_dims=c['dim'], num_layers=c['depth'] + 1,
+                                                num_heads=c['heads'],
+                                                feedforward_channels=4 * c['dim'])))
+    with pytest.raises(RuntimeError, match=rf'layers\.{c["depth"]}\.'):
+        check_pretrained_keys(model)
+
+
+@pytest.mark.parametrize('config', [SEG_B, SEG_L], ids=['base', 'large'])
+def test_converted_release_keys_match_full_size_backbone(config):
+    """At full size the backbone needs exactly the tensors of a converted release."""
+    from mmpretrain.registry import MODELS as PRETRAIN_MODELS
+    from mmseg.registry import MODELS
+    from addp_mm.utils.convert import to_backbone_state_dict
+    cfg = Config.fromfile(config).model.backbone
+    with torch.device('meta'):
+        seg = MODELS.build(cfg)
+    pre = PRETRAIN_MODELS.build(dict(type='ADDPViT', _scope_='mmpretrain', arch=cfg.arch,
+                                     img_size=256))
+    converted = to_backbone_state_dict({'backbone.' + k: v for k, v in pre.state_dict().items()})
+    expected = {k[len('backbone.'):]: v.shape for k, v in converted.items()}
+    ours = {k: v.shape for k, v in seg.state_dict().items()}
+    assert set(ours) == set(expected)
+    D = ours['cls_token'][-1]
+    assert expected['pos_embed'] == (1, 257, D) and ours['pos_embed'] == (1, 1025, D)
+    assert all(expected[k] == s for k, s in ours.items() if k != 'pos_embed')
