@@ -23,7 +23,7 @@ def test_recipe(config, arch, global_idx, decay, dpr):
     assert (bb.type, bb.arch, bb.window_size, tuple(bb.global_attn_indexes), bb.drop_path_rate,
             bb.pretrain_img_size) == ('ADDPViTDet', arch, 16, global_idx, dpr, 256)
     assert bb.init_cfg.type == 'Pretrained' and bb.init_cfg.prefix == 'backbone.'
-    assert bb.init_cfg.checkpoint == f'checkpoints/addp_vit-{arch}_backbone.pth'
+    assert bb.init_cfg.checkpoint == f'checkpoints/addp-vit-{arch}-16_backbone.pth'
     assert [h.type for h in cfg.custom_hooks] == ['CheckPretrainedKeysHook']
     assert cfg.model.neck.type == 'SimpleFeaturePyramid'
     assert cfg.model.neck.scale_factors == (4.0, 2.0, 1.0, 0.5)
@@ -176,3 +176,18 @@ def test_tiny_variant_trains_and_evaluates(tiny_coco, tmp_path):
         assert out.pred_instances.masks.shape[1:] == (h, w)
         boxes = out.pred_instances.bboxes
         assert (boxes[:, 2] <= w + 1e-3).all() and (boxes[:, 3] <= h + 1e-3).all()
+
+
+def test_metafile_and_readme_list_the_configs():
+    import yaml
+    folder = osp.dirname(DET_B)
+    with open(osp.join(folder, 'metafile.yml')) as f:
+        models = yaml.safe_load(f)['Models']
+    with open(osp.join(folder, 'README.md')) as f:
+        readme = f.read()
+    assert {m['Name'] for m in models} == {osp.splitext(osp.basename(c))[0] for c in (DET_B, DET_L)}
+    for m in models:
+        assert osp.isfile(osp.join(osp.dirname(osp.dirname(osp.dirname(osp.dirname(folder)))),
+                                   m['Config'])), m['Config']
+        assert f"(./{m['Name']}.py)" in readme
+    assert [m['Results'][0]['Metrics']['box AP'] for m in models] == [51.7, 54.6]

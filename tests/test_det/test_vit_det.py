@@ -104,6 +104,21 @@ def test_forward_shapes_and_pos_embed_interpolation():
         ADDPViTDet(arch='base', global_attn_indexes=(12, ))
 
 
+def test_gradient_checkpointing_gives_the_same_gradients():
+    torch.manual_seed(0)
+    kw = dict(arch=dict(embed_dims=32, num_layers=2, num_heads=4), window_size=2,
+              global_attn_indexes=(1, ), drop_path_rate=0.)
+    plain, ckpt = ADDPViTDet(**kw), ADDPViTDet(with_cp=True, **kw)
+    plain.init_weights()
+    ckpt.load_state_dict(plain.state_dict())
+    x = torch.randn(2, 3, 64, 64)
+    for m in (plain, ckpt):
+        m.train()
+        m(x)[0].square().mean().backward()
+    for (name, a), b in zip(plain.named_parameters(), ckpt.parameters()):
+        torch.testing.assert_close(a.grad, b.grad, msg=name)
+
+
 def test_get_layer_depth_numbering():
     m = ADDPViTDet(arch=dict(embed_dims=32, num_layers=4, num_heads=4))
     assert m.get_layer_depth('backbone.pos_embed', 'backbone.') == (0, 6)

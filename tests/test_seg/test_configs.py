@@ -26,7 +26,7 @@ def test_recipe(config, arch, out_indices, D, dpr):
             bb.final_norm, bb.drop_path_rate) == ('mmpretrain.VisionTransformer', arch, 512, out_indices, 'featmap',
                                                   True, False, dpr)
     assert bb.init_cfg == dict(type='Pretrained', prefix='backbone.',
-                               checkpoint=f'checkpoints/addp_vit-{arch}_backbone.pth')
+                               checkpoint=f'checkpoints/addp-vit-{arch}-16_backbone.pth')
     assert [h.type for h in cfg.custom_hooks] == ['CheckPretrainedKeysHook']
     assert cfg.model.neck.type == 'Feature2Pyramid' and cfg.model.neck.embed_dim == D
     assert cfg.model.neck.rescales == [4, 2, 1, 0.5]
@@ -146,3 +146,20 @@ def test_tiny_variant_trains_and_evaluates(tiny_ade, tmp_path):
         out = model.test_step(batch)[0]
     assert out.pred_sem_seg.data.shape[-2:] == tuple(out.ori_shape)
     assert out.gt_sem_seg.data.shape[-2:] == tuple(out.ori_shape)
+
+
+def test_metafile_and_readme_list_the_configs():
+    import os.path as osp
+
+    import yaml
+    folder = osp.dirname(SEG_B)
+    with open(osp.join(folder, 'metafile.yml')) as f:
+        models = yaml.safe_load(f)['Models']
+    with open(osp.join(folder, 'README.md')) as f:
+        readme = f.read()
+    assert {m['Name'] for m in models} == {osp.splitext(osp.basename(c))[0] for c in (SEG_B, SEG_L)}
+    for m in models:
+        assert osp.isfile(osp.join(osp.dirname(osp.dirname(osp.dirname(osp.dirname(folder)))),
+                                   m['Config'])), m['Config']
+        assert f"(./{m['Name']}.py)" in readme
+    assert [m['Results'][0]['Metrics']['mIoU'] for m in models] == [48.1, 54.3]

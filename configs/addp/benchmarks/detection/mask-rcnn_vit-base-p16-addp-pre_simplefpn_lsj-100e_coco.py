@@ -11,7 +11,7 @@
 #     addp_mm's attention, shared with pre-training, has none).
 # Before training, convert the release (see README.md):
 #   python tools/model_converters/convert_addp.py addp-vit-base-16.pth \
-#       checkpoints/addp_vit-base_backbone.pth --backbone-only
+#       checkpoints/addp-vit-base-16_backbone.pth --backbone-only
 _base_ = [
     'mmdet::_base_/models/mask-rcnn_r50_fpn.py',
     './_base_/lsj-100e_coco-instance.py',
@@ -38,7 +38,7 @@ model = dict(
         drop_path_rate=0.1,
         window_size=16,
         global_attn_indexes=(2, 5, 8, 11),
-        init_cfg=dict(type='Pretrained', checkpoint='checkpoints/addp_vit-base_backbone.pth',
+        init_cfg=dict(type='Pretrained', checkpoint='checkpoints/addp-vit-base-16_backbone.pth',
                       prefix='backbone.')),
     neck=dict(
         _delete_=True,

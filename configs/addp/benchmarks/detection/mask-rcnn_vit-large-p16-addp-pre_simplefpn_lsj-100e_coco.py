@@ -4,7 +4,7 @@
 # decay 0.8. The ADDP paper reports 51.7 (B) / 54.6 (L) AP^box but does not release the recipe
 # (SPEC 5). See the ViT-B config for the differences from ViTDet. Convert the release first:
 #   python tools/model_converters/convert_addp.py addp-vit-large-16.pth \
-#       checkpoints/addp_vit-large_backbone.pth --backbone-only
+#       checkpoints/addp-vit-large-16_backbone.pth --backbone-only
 _base_ = './mask-rcnn_vit-base-p16-addp-pre_simplefpn_lsj-100e_coco.py'
 
 model = dict(
@@ -12,7 +12,7 @@ model = dict(
         arch='large',
         drop_path_rate=0.4,
         global_attn_indexes=(5, 11, 17, 23),
-        init_cfg=dict(checkpoint='checkpoints/addp_vit-large_backbone.pth')),
+        init_cfg=dict(checkpoint='checkpoints/addp-vit-large-16_backbone.pth')),
     neck=dict(in_channels=1024))
 
 optim_wrapper = dict(paramwise_cfg=dict(layer_decay_rate=0.8, num_layers=24))

@@ -10,7 +10,7 @@
 #     ignored by mmseg 1.x.
 # Before training, convert the release (see README.md):
 #   python tools/model_converters/convert_addp.py addp-vit-base-16.pth \
-#       checkpoints/addp_vit-base_backbone.pth --backbone-only
+#       checkpoints/addp-vit-base-16_backbone.pth --backbone-only
 _base_ = [
     'mmseg::_base_/models/upernet_mae.py',
     'mmseg::_base_/datasets/ade20k.py',
@@ -36,7 +36,7 @@ model = dict(
         out_type='featmap',
         with_cls_token=True,  # kept in the sequence, as in the official fine-tuning
         final_norm=False,
-        init_cfg=dict(type='Pretrained', checkpoint='checkpoints/addp_vit-base_backbone.pth',
+        init_cfg=dict(type='Pretrained', checkpoint='checkpoints/addp-vit-base-16_backbone.pth',
                       prefix='backbone.')),
     neck=dict(embed_dim=768, rescales=[4, 2, 1, 0.5]),
     decode_head=dict(in_channels=[768, 768, 768, 768], num_classes=150, channels=768),

@@ -4,7 +4,7 @@
 # decay stays at the recipe's 0.65; the ADDP paper reports 54.3 mIoU for ViT-L but does not release
 # the recipe. Convert the release first:
 #   python tools/model_converters/convert_addp.py addp-vit-large-16.pth \
-#       checkpoints/addp_vit-large_backbone.pth --backbone-only
+#       checkpoints/addp-vit-large-16_backbone.pth --backbone-only
 _base_ = './addp-vit-base_upernet_8xb2-amp-160k_ade20k-512x512.py'
 
 model = dict(
@@ -12,7 +12,7 @@ model = dict(
         arch='large',
         drop_path_rate=0.2,
         out_indices=[7, 11, 15, 23],
-        init_cfg=dict(checkpoint='checkpoints/addp_vit-large_backbone.pth')),
+        init_cfg=dict(checkpoint='checkpoints/addp-vit-large-16_backbone.pth')),
     neck=dict(embed_dim=1024),
     decode_head=dict(in_channels=[1024, 1024, 1024, 1024], channels=1024),
     auxiliary_head=dict(in_channels=1024))
