@@ -112,3 +112,18 @@ def test_runner_style_loading_is_strict_too(toy_checkpoint, tmp_path):
     torch.save(dict(state_dict=sd), tmp_path / 'no_vqgan.pth')
     with pytest.raises(KeyError, match='does not hold the ADDP generator'):
         load_checkpoint(model, str(tmp_path / 'no_vqgan.pth'), map_location='cpu')
+
+
+def test_toy_pretraining_checkpoint_loads_into_the_toy_generator(tmp_path):
+    """The toy generation config has the sizes of the toy pre-training config, so what
+    tools/train.py writes for it (ADDP state dict with the token predictor) loads strictly."""
+    from mmengine.config import Config
+    from mmpretrain.registry import MODELS
+    cfg = Config.fromfile('configs/addp/addp_vit-toy-p16_1xb8-cpu-50iter_imagefolder-64px.py')
+    addp = MODELS.build(cfg.model)
+    addp.init_weights()
+    torch.save(dict(state_dict=addp.state_dict()), tmp_path / 'iter_50.pth')
+    gen = build_toy_generator(checkpoint=str(tmp_path / 'iter_50.pth'))
+    assert torch.equal(gen.neck.mask_token, addp.neck.mask_token)
+    assert torch.equal(gen.vqgan.codebook, addp.target_generator.vqgan.codebook)
+    assert gen.sample(image_seeds(0, [0]), num_steps=2)['images'].shape == (1, 3, 64, 64)

@@ -1,0 +1,77 @@
+#!/usr/bin/env python
+"""Time ADDP unconditional generation (the whole denoising loop) with random weights.
+
+Real model sizes (ViT-B or ViT-L encoder, 8-block decoder, MaskGIT VQGAN), 256x256 images, the
+official sampling settings (cosine schedule, choice temperature 6.0 dynamic, categorical
+sampling). A warm-up run of one step comes first; then ``--repeats`` full runs are timed and the
+median is reported. Prints one JSON line:
+``{"arch", "batch", "steps", "precision", "device", "threads", "seconds", "img_per_s",
+"cpu_seconds", "peak_rss_gib", ...}`` (``peak_cuda_gib`` too on a GPU). ``seconds`` is wall time;
+``cpu_seconds`` is the process's CPU time, which other processes sharing the cores do not inflate
+(compare it with ``threads x seconds`` to see how much of the machine the run actually got).
+
+    python benchmarks/bench_generate.py --arch base --batch 2 --steps 20 --precision fp32
+    python benchmarks/bench_generate.py --arch base --batch 2 --steps 20 --precision bf16
+"""
+import argparse
+import json
+import os.path as osp
+import resource
+import time
+
+import torch
+
+ROOT = osp.join(osp.dirname(osp.abspath(__file__)), '..')
+CONFIGS = dict(
+    base='configs/addp/generation/addp_vit-base-p16_20steps-cosine_in1k-256px.py',
+    large='configs/addp/generation/addp_vit-large-p16_20steps-cosine_in1k-256px.py')
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--arch', choices=sorted(CONFIGS), default='base')
+    parser.add_argument('--batch', type=int, default=2, help='images generated together')
+    parser.add_argument('--steps', type=int, default=20, help='denoising steps')
+    parser.add_argument('--schedule', choices=['cosine', 'linear'], default='cosine')
+    parser.add_argument('--precision', choices=['fp32', 'bf16', 'fp16'], default='fp32')
+    parser.add_argument('--channels-last', type=int, choices=[0, 1], default=1,
+                        help='VQGAN decoder in channels-last memory format (same math)')
+    parser.add_argument('--repeats', type=int, default=1, help='timed runs (median reported)')
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    args = parser.parse_args()
+
+    from addp_mm.generation.api import build_generator
+    from addp_mm.generation.sampling import image_seeds
+
+    device = torch.device(args.device)
+    model = build_generator(osp.join(ROOT, CONFIGS[args.arch]), 'random', device=device,
+                            precision=args.precision, channels_last=bool(args.channels_last))
+    seeds = image_seeds(0, range(args.batch))
+
+    def run(steps: int):
+        if device.type == 'cuda':
+            torch.cuda.synchronize()
+        t0, c0 = time.perf_counter(), time.process_time()
+        model.sample(seeds, num_steps=steps, schedule=args.schedule)
+        if device.type == 'cuda':
+            torch.cuda.synchronize()
+        return time.perf_counter() - t0, time.process_time() - c0
+
+    run(2)  # warm-up: the first (shared, encoder-free) step and one full step
+    runs = sorted(run(args.steps) for _ in range(args.repeats))
+    seconds, cpu_seconds = runs[len(runs) // 2]
+    result = dict(arch=args.arch, batch=args.batch, steps=args.steps, schedule=args.schedule,
+                  precision=args.precision, channels_last=bool(args.channels_last),
+                  device=str(device), threads=torch.get_num_threads(),
+                  seconds=round(seconds, 3), img_per_s=round(args.batch / seconds, 4),
+                  cpu_seconds=round(cpu_seconds, 3),
+                  peak_rss_gib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+                                     3))
+    if device.type == 'cuda':
+        result['peak_cuda_gib'] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
+    print(json.dumps(result))
+
+
+if __name__ == '__main__':
+    main()
