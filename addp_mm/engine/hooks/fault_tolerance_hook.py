@@ -1,0 +1,413 @@
+"""Survive preemption and crashes: save on SIGTERM, resume exactly, never resume from a torn file.
+
+Slurm (preemption, time limit, ``scancel``) and torchrun's shutdown send SIGTERM to every process of
+a job, wait a grace period (Slurm ``KillWait``, 30 s by default; torchrun 30 s) and then SIGKILL.
+Without this hook the SIGTERM kills training at once and everything since the last periodic
+checkpoint is lost; with ``num_workers > 0`` the DataLoader workers also die and the trainer raises
+"DataLoader worker ... is killed by signal" wherever it happens to be.
+"""
+import functools
+import os
+import os.path as osp
+import signal
+import threading
+from typing import Any, Dict, Optional, Sequence
+
+import torch
+from mmengine.dist import all_reduce, barrier, get_dist_info, is_main_process
+from mmengine.hooks import CheckpointHook, Hook
+from mmengine.registry import HOOKS
+from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
+from mmengine.dataset import InfiniteSampler
+
+from ..fileio import atomic_write, find_resumable_checkpoint
+from ..resume import (RESUME_STATE_KEY, SkipSampler, base_sampler, capture_rng_state,
+                      plain_batch_sampler, restore_rng_state)
+
+
+class TrainingInterrupted(SystemExit):
+    """Raised (on every rank) after the checkpoint of an interrupted run has been saved.
+
+    A ``SystemExit``: uncaught, the process ends quietly with ``code``; relaunching the same command
+    (with auto-resume) continues the run.
+    """
+
+
+def _shield_worker_then_init(init_fn, signums: Sequence[int], worker_id: int) -> None:
+    """DataLoader ``worker_init_fn``: survive stop signals not sent by the trainer, then init.
+
+    torch's workers install a C handler that dies on any SIGTERM not sent by their parent, and the
+    trainer then raises from its SIGCHLD handler ("DataLoader worker ... is killed by signal"),
+    so a scheduler's SIGTERM to the whole process group would abort the checkpoint. The signals are
+    blocked here and read by a watcher thread instead: one from the parent (the trainer shutting
+    its workers down, e.g. multiprocessing's exit handler) ends the worker as torch's handler would;
+    any other is ignored, the trainer decides. SIGKILL still works, and a worker whose parent died
+    exits through torch's own watchdog.
+    """
+    signums = set(signums)
+    if signums and hasattr(signal, 'sigwaitinfo'):  # Linux; elsewhere keep torch's behaviour
+
+        def watch() -> None:
+            while True:
+                info = signal.sigwaitinfo(signums)
+                if info.si_pid == os.getppid():
+                    os._exit(0)
+
+        # Threads inherit the mask, so no thread of this worker receives the signals except
+        # through sigwaitinfo.
+        signal.pthread_sigmask(signal.SIG_BLOCK, signums)
+        threading.Thread(target=watch, name='addp-worker-signals', daemon=True).start()
+    if init_fn is not None:
+        init_fn(worker_id)
+
+
+def _index_sampler(dataloader):
+    """The sampler that draws the dataset indices (inside the batch sampler if there is one)."""
+    batch_sampler = getattr(dataloader, 'batch_sampler', None)
+    sampler = getattr(batch_sampler, 'sampler', None)
+    return base_sampler(sampler if sampler is not None else dataloader.sampler)
+
+
+class _FastForwardIterator:
+    """Stands in for ``IterBasedTrainLoop.dataloader_iterator`` when resuming.
+
+    mmengine's loop calls ``next()`` once per finished iteration to skip trained data; the first
+    ``swallow`` calls return None without loading anything (the loop discards them) because the
+    sampler has already been advanced by :class:`SkipSampler`. The real iterator is created at the
+    first real fetch, i.e. after the hook wrapped ``worker_init_fn``.
+    """
+
+    def __init__(self, dataloader, swallow: int) -> None:
+        from mmengine.runner.loops import _InfiniteDataloaderIterator
+        self._make = functools.partial(_InfiniteDataloaderIterator, dataloader)
+        self.pending = int(swallow)
+        self._iterator = None
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self.pending > 0:
+            self.pending -= 1
+            return None
+        if self._iterator is None:
+            self._iterator = self._make()
+        return next(self._iterator)
+
+
+@HOOKS.register_module()
+class FaultToleranceHook(Hook):
+    """Checkpoint on SIGTERM, exact resume, and auto-resume that skips incomplete checkpoints.
+
+    * **Stop on a signal.** A handler for ``signals`` only sets a flag. After each training
+      iteration all ranks combine their flags (one ``all_reduce`` of a single integer, so a signal
+      that reached only some ranks still stops all of them at the same iteration); then rank 0
+      saves ``iter_<N>.pth`` in the ``CheckpointHook`` directory (unless ``CheckpointHook`` saved
+      that very iteration), points ``last_checkpoint`` at it, all ranks meet at a barrier and raise
+      :class:`TrainingInterrupted` (exit status ``exit_code``). DataLoader workers ignore these
+      signals unless the trainer sends them, so a signal to the whole process group (Slurm,
+      torchrun) cannot kill them and abort the save.
+    * **Exact resume.** Every checkpoint gets a ``resume_state`` entry (sampler seed, batches done in
+      the current epoch, data layout and, in single-process runs, the torch/numpy/random generator
+      states). On resume the sampler seed is restored; the data already trained on is skipped by
+      advancing the sampler without loading it (``InfiniteSampler`` in ``IterBasedTrainLoop``; any
+      sampler mid-epoch in ``EpochBasedTrainLoop``, where mmengine would repeat the epoch's first
+      batches); and the generator states are put back right before the first batch is drawn. A
+      single-process run killed and resumed then produces the same weights as an uninterrupted one
+      when ``num_workers=0`` (worker processes restart their own generators from the seed).
+      Distributed runs resume with the same data order; their generator states are not stored
+      (checkpoints are written by rank 0 only).
+    * **Safe auto-resume.** Before an auto-resume (``resume=True`` without ``load_from``) the
+      checkpoint named by ``last_checkpoint`` is checked; if it is missing or incomplete the newest
+      complete one is used (:func:`addp_mm.engine.fileio.find_resumable_checkpoint`).
+
+    Checkpoint files themselves are written atomically by ``import addp_mm`` (see
+    :mod:`addp_mm.engine.fileio`).
+
+    Args:
+        signals (Sequence[str]): Signals that request a checkpoint and a clean stop. Slurm sends
+            SIGTERM before SIGKILL; ``sbatch --signal=USR1@120`` gives earlier notice with SIGUSR1.
+            Defaults to ``('SIGTERM', )``.
+        check_interval (int): Combine the stop flags every this many iterations. 1 costs one tiny
+            all_reduce per iteration; larger values stop up to ``check_interval - 1`` iterations
+            later. Defaults to 1.
+        exit_code (int): Exit status after an interrupted run was saved. Defaults to 0.
+        save_rng_state (bool): Store generator states in single-process checkpoints.
+            Defaults to True.
+        fast_forward (bool): Skip trained data through the sampler instead of loading it.
+            Defaults to True.
+    """
+
+    # After CheckpointHook (VERY_LOW): by the time this hook runs, a checkpoint of the current
+    # iteration, if any, exists; and the state it stores is final for the iteration.
+    priority = 'LOWEST'
+
+    def __init__(self,
+                 signals: Sequence[str] = ('SIGTERM', ),
+                 check_interval: int = 1,
+                 exit_code: int = 0,
+                 save_rng_state: bool = True,
+                 fast_forward: bool = True) -> None:
+        if isinstance(signals, str):
+            signals = (signals, )
+        unknown = [s for s in signals if not isinstance(getattr(signal, str(s), None), int)]
+        if unknown or not signals:
+            raise ValueError(f'FaultToleranceHook: unknown signal name(s) {unknown or signals}; '
+                             "use names such as 'SIGTERM' or 'SIGUSR1'.")
+        if int(check_interval) < 1:
+            raise ValueError(f'FaultToleranceHook: check_interval must be >= 1, got '
+                             f'{check_interval}.')
+        self.signals = tuple(str(s) for s in signals)
+        self.check_interval = int(check_interval)
+        self.exit_code = int(exit_code)
+        self.save_rng_state = save_rng_state
+        self.fast_forward = fast_forward
+
+        self._received: Optional[int] = None
+        self._previous_handlers: Dict[int, Any] = {}
+        self._pid = os.getpid()
+        self._loaded_state: Optional[dict] = None
+        self._epoch_batches = 0  # batches of the current epoch done, including skipped ones
+        self._epoch_skip: Optional[tuple] = None  # (batches, rng state) for the next epoch
+        self._skip_sampler: Optional[SkipSampler] = None
+        self._fast_forward: Optional[_FastForwardIterator] = None
+
+    # ------------------------------------------------------------------ launch and resume
+    def before_run(self, runner) -> None:
+        """Repair an auto-resume whose ``last_checkpoint`` names a missing or torn file."""
+        # Runner keeps these private; load_or_resume() reads them after before_run.
+        if not (runner._resume and runner._load_from is None):
+            return
+        path, note = find_resumable_checkpoint(runner.work_dir)
+        if note is None:
+            return
+        runner.logger.warning(note)
+        if path is None:
+            runner._resume = False
+        else:
+            runner._load_from = path
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        """Keep the checkpoint's ``resume_state``; used in ``before_train`` if this is a resume."""
+        self._loaded_state = checkpoint.get(RESUME_STATE_KEY)
+
+    def before_train(self, runner) -> None:
+        """Install the signal handlers and restore the data position of a resumed run."""
+        self._install_signal_handlers(runner)
+        loop = runner.train_loop
+        dataloader = getattr(loop, 'dataloader', None)
+        if dataloader is None:
+            return
+        signums = [getattr(signal, s) for s in self.signals]
+        if dataloader.num_workers > 0:
+            dataloader.worker_init_fn = functools.partial(
+                _shield_worker_then_init, dataloader.worker_init_fn, signums)
+
+        state = self._loaded_state
+        if state is not None and (runner.iter == 0 or state.get('iter') != runner.iter):
+            state = None  # loaded as pre-trained weights (load_from), or not by this hook
+        world_size = get_dist_info()[1]
+        batch_sampler = plain_batch_sampler(dataloader)
+        sampler = base_sampler(batch_sampler.sampler) if batch_sampler is not None else None
+        same_layout = False
+        rng = None
+        if state is not None:
+            self._restore_sampler_seed(runner, dataloader, state)
+            same_layout = (batch_sampler is not None and state.get('world_size') == world_size
+                           and state.get('batch_size') == batch_sampler.batch_size
+                           and state.get('dataset_size') == len(dataloader.dataset))
+            if not same_layout:
+                runner.logger.warning(
+                    'FaultToleranceHook: the world size, batch size, dataset size or batch sampler '
+                    'differ from the checkpoint; the data position cannot be restored exactly '
+                    '(mmengine default resume behaviour).')
+            if world_size == 1 and state.get('world_size') == 1 and same_layout:
+                rng = state.get('rng')
+
+        if isinstance(loop, IterBasedTrainLoop):
+            self._prepare_iter_loop(runner, loop, dataloader, batch_sampler, sampler,
+                                    state is not None and same_layout, rng)
+        elif isinstance(loop, EpochBasedTrainLoop) and state is not None:
+            done = int(state.get('epoch_batches_done', 0))
+            if done > 0 and not same_layout:
+                runner.logger.warning(
+                    f'FaultToleranceHook: the checkpoint was saved after {done} batches of epoch '
+                    f'{runner.epoch + 1}; that epoch restarts from its first batch.')
+                done = 0
+            self._epoch_skip = (done, rng)
+
+    def _restore_sampler_seed(self, runner, dataloader, state: dict) -> None:
+        seed = state.get('sampler_seed')
+        sampler = _index_sampler(dataloader)
+        if seed is None or getattr(sampler, 'seed', None) in (None, seed):
+            return
+        runner.logger.info(f'FaultToleranceHook: restoring the sampler seed {seed} of the '
+                           f'checkpoint (this launch drew {sampler.seed}).')
+        sampler.seed = seed
+        if isinstance(sampler, InfiniteSampler):
+            # Its index stream is a generator made once in __init__ from the seed.
+            sampler.indices = sampler._indices_of_rank()
+
+    def _prepare_iter_loop(self, runner, loop, dataloader, batch_sampler, sampler,
+                           exact: bool, rng: Optional[dict]) -> None:
+        fast = (exact and self.fast_forward and runner.iter > 0
+                and isinstance(sampler, InfiniteSampler))
+        if not (fast or dataloader.num_workers > 0):
+            if runner.iter > 0 and rng is not None:
+                runner.logger.info('FaultToleranceHook: random generator states are not restored '
+                                   '(the data is skipped by loading it, which draws random '
+                                   'numbers).')
+            return
+        # The loop made its iterator in its constructor, which started the workers without the
+        # signal-ignoring init; replace it.
+        if dataloader.persistent_workers and getattr(dataloader, '_iterator', None) is not None:
+            dataloader._iterator._shutdown_workers()
+            dataloader._iterator = None
+        index_sampler = _index_sampler(dataloader)
+        if isinstance(index_sampler, InfiniteSampler):
+            # Its index stream is one generator made in __init__; the discarded iterator has
+            # drawn (prefetched) from it and closes it when collected. Start a fresh one from the
+            # seed: the stream an uninterrupted run reads.
+            index_sampler.indices = index_sampler._indices_of_rank()
+        if fast:
+            on_start = functools.partial(restore_rng_state, rng) if rng is not None else None
+            batch_sampler.sampler = SkipSampler(sampler, runner.iter * batch_sampler.batch_size,
+                                                on_start)
+            runner.logger.info(f'FaultToleranceHook: skipping the {runner.iter} trained batches '
+                               'through the sampler, without loading them.')
+        self._fast_forward = _FastForwardIterator(dataloader, runner.iter if fast else 0)
+        loop.dataloader_iterator = self._fast_forward
+
+    def before_train_epoch(self, runner) -> None:
+        """Skip the part of the epoch a mid-epoch checkpoint already trained on."""
+        self._epoch_batches = 0
+        if self._epoch_skip is None:
+            return
+        done, rng = self._epoch_skip
+        self._epoch_skip = None
+        if done == 0:
+            if rng is not None:
+                # Nothing between here and the DataLoader's first draw uses the generators, as
+                # between an epoch-end checkpoint and the next epoch of an uninterrupted run.
+                restore_rng_state(rng)
+            return
+        dataloader = runner.train_loop.dataloader
+        batch_sampler = plain_batch_sampler(dataloader)
+        on_start = functools.partial(restore_rng_state, rng) if rng is not None else None
+        self._skip_sampler = SkipSampler(batch_sampler.sampler, done * batch_sampler.batch_size,
+                                         on_start)
+        batch_sampler.sampler = self._skip_sampler
+        self._epoch_batches = done
+        runner.logger.info(f'FaultToleranceHook: resuming epoch {runner.epoch + 1} after its '
+                           f'first {done} batches.')
+
+    def after_train_epoch(self, runner) -> None:
+        """Put the original sampler back after a partially skipped epoch."""
+        if self._skip_sampler is not None:
+            batch_sampler = runner.train_loop.dataloader.batch_sampler
+            if batch_sampler.sampler is self._skip_sampler:
+                batch_sampler.sampler = self._skip_sampler.sampler
+            self._skip_sampler = None
+
+    def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
+        """Count the batches of the epoch (stored in mid-epoch checkpoints)."""
+        if self._fast_forward is not None and self._fast_forward.pending:
+            raise RuntimeError(
+                'FaultToleranceHook: IterBasedTrainLoop no longer skips trained batches with '
+                'next() (an mmengine change); set `fast_forward=False` in the hook config.')
+        self._epoch_batches += 1
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        """Add ``resume_state`` to every checkpoint (called on the saving rank only)."""
+        loop = runner.train_loop
+        dataloader = getattr(loop, 'dataloader', None)
+        if dataloader is None:
+            return
+        meta = checkpoint.get('meta', {})
+        batch_sampler = getattr(dataloader, 'batch_sampler', None)
+        sampler = _index_sampler(dataloader)
+        world_size = get_dist_info()[1]
+        # A save at the end of an epoch is stamped epoch + 1; a mid-epoch save with the epoch
+        # still running.
+        mid_epoch = isinstance(loop, EpochBasedTrainLoop) and meta.get('epoch') == runner.epoch
+        state = dict(
+            iter=meta.get('iter'),
+            epoch=meta.get('epoch'),
+            epoch_batches_done=self._epoch_batches if mid_epoch else 0,
+            world_size=world_size,
+            batch_size=getattr(batch_sampler, 'batch_size', None),
+            dataset_size=len(dataloader.dataset),
+            sampler_seed=getattr(sampler, 'seed', None))
+        if self.save_rng_state and world_size == 1:
+            state['rng'] = capture_rng_state()
+        checkpoint[RESUME_STATE_KEY] = state
+
+    # ------------------------------------------------------------------ stopping on a signal
+    def _install_signal_handlers(self, runner) -> None:
+        self._received = None
+        self._pid = os.getpid()
+        for name in self.signals:
+            signum = getattr(signal, name)
+            try:
+                previous = signal.signal(signum, self._on_signal)
+            except ValueError:  # not the main thread of the main interpreter
+                runner.logger.warning('FaultToleranceHook: cannot install signal handlers outside '
+                                      'the main thread; a signal will stop training without a '
+                                      'checkpoint.')
+                self._restore_signal_handlers()
+                return
+            self._previous_handlers.setdefault(signum, previous)
+
+    def _restore_signal_handlers(self) -> None:
+        for signum, previous in self._previous_handlers.items():
+            signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
+        self._previous_handlers = {}
+
+    def _on_signal(self, signum: int, frame) -> None:
+        # Forked DataLoader workers inherit this handler before their own init runs; only the
+        # trainer stops. No logging here: the handler may run in the middle of a logging call.
+        if os.getpid() == self._pid and self._received is None:
+            self._received = signum
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None,
+                         outputs: Optional[dict] = None) -> None:
+        """All ranks agree whether a stop was requested; if so save and stop."""
+        if not self._previous_handlers or (runner.iter + 1) % self.check_interval:
+            return
+        stop = torch.tensor([0 if self._received is None else 1], dtype=torch.int32)
+        if get_dist_info()[1] > 1:
+            all_reduce(stop, op='max')
+        if stop.item():
+            self._save_and_stop(runner)
+
+    def _save_and_stop(self, runner) -> None:
+        step = runner.iter + 1  # iterations done; the loop increments runner.iter after the hooks
+        ckpt_hook = next((h for h in runner.hooks if isinstance(h, CheckpointHook)), None)
+        out_dir = getattr(ckpt_hook, 'out_dir', None) or runner.work_dir
+        backend = getattr(ckpt_hook, 'file_backend', None)
+        filename = f'iter_{step}.pth'
+        path = backend.join_path(out_dir, filename) if backend is not None else \
+            osp.join(out_dir, filename)
+        if runner.message_hub.get_info('last_ckpt') != path:  # else CheckpointHook just saved it
+            runner.save_checkpoint(
+                out_dir, filename, save_optimizer=True, save_param_scheduler=True,
+                meta=dict(epoch=runner.epoch, iter=step), by_epoch=False,
+                backend_args=getattr(ckpt_hook, 'backend_args', None))
+            runner.message_hub.update_info('last_ckpt', path)
+            if is_main_process():
+                atomic_write(osp.join(runner.work_dir, 'last_checkpoint'), path)
+        barrier()
+        self._restore_signal_handlers()
+        name = signal.Signals(self._received).name if self._received is not None else \
+            'a signal on another rank'
+        runner.logger.warning(
+            f'FaultToleranceHook: stopped by {name} after iteration {step} (epoch '
+            f'{runner.epoch + 1}); checkpoint {path}. Relaunch the same command with auto-resume '
+            '(--resume) to continue.')
+        raise TrainingInterrupted(self.exit_code)
+
+    def after_train(self, runner) -> None:
+        self._restore_signal_handlers()
+
+    def after_run(self, runner) -> None:
+        self._restore_signal_handlers()
