@@ -4,12 +4,14 @@
 #                         [--cfg-options k=v ...] [--launcher none|pytorch|slurm|mpi]
 #
 # Multi-GPU: tools/dist_train.sh CONFIG GPUS [args]; Slurm: tools/slurm_train.sh.
+# On a cluster, always pass --resume: a relaunched (requeued) job then continues from the newest
+# complete checkpoint, and a fresh work directory simply starts from scratch.
 import argparse
 import os
 
 import addp_mm  # noqa: F401  (routes mmengine's checkpoint loading through addp_mm's safe loader)
-from addp_mm.utils.runtime import (set_default_collate, set_default_work_dir, setup_amp,
-                                   setup_cpu_distributed)
+from addp_mm.utils.runtime import (resolve_auto_resume, set_default_collate, set_default_work_dir,
+                                   setup_amp, setup_cpu_distributed)
 from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
@@ -23,11 +25,13 @@ def parse_args(argv=None):
     parser.add_argument(
         '--resume', nargs='?', type=str, const='auto',
         help='resume training: with a checkpoint path, from that checkpoint; bare --resume or '
-        '"--resume auto", from the latest checkpoint in the work directory (last_checkpoint)')
+        '"--resume auto", from the latest complete checkpoint in the work directory '
+        '(last_checkpoint; starts from scratch if there is none)')
     parser.add_argument(
         '--amp', action='store_true',
-        help='mixed-precision training (AmpOptimWrapper, dynamic loss scale). Needs a GPU; '
-        'without one a warning is printed and training runs in fp32')
+        help='mixed-precision training: on a GPU, fp16 AmpOptimWrapper with a dynamic loss scale '
+        '(a config asking for bf16 keeps it); without a GPU, bf16 autocast '
+        '(AutocastOptimWrapper)')
     parser.add_argument(
         '--auto-scale-lr', action='store_true',
         help='scale the learning rate by actual batch size / auto_scale_lr.base_batch_size')
@@ -68,8 +72,9 @@ def merge_args(cfg, args):
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
 
-    # After --cfg-options, so overrides of optim_wrapper / env_cfg are taken into account.
+    # After --cfg-options, so overrides of optim_wrapper / env_cfg / work_dir are taken into account.
     setup_amp(cfg, args.amp)
+    resolve_auto_resume(cfg)
     return cfg
 
 

@@ -10,7 +10,8 @@ import os.path as osp
 import warnings
 from typing import List, Optional
 
-# Keys only AmpOptimWrapper understands (OptimWrapper would reject them).
+# Keys only AmpOptimWrapper understands (OptimWrapper would reject them; AutocastOptimWrapper takes
+# `dtype` only, which setup_amp sets itself).
 _AMP_ONLY_KEYS = ('loss_scale', 'dtype', 'use_fsdp')
 _LOADER_FIELDS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
@@ -46,39 +47,86 @@ def _optim_wrapper_cfgs(optim_wrapper) -> List[dict]:
 
 
 def setup_amp(cfg, enable: bool) -> None:
-    """Apply ``--amp`` and make AMP configs usable on a CPU-only machine.
+    """Apply ``--amp`` and make mixed-precision configs usable on every device.
 
-    With an accelerator, ``--amp`` switches every optimizer wrapper to ``AmpOptimWrapper`` with a
-    dynamic loss scale (fp16 autocast on CUDA). ``AmpOptimWrapper`` asserts a CUDA/NPU/MLU/MUSA
-    device, so without one ``--amp`` and any ``AmpOptimWrapper`` already in the config fall back to
-    a plain fp32 ``OptimWrapper``, with a warning.
+    With a CUDA/NPU/MLU/MUSA device, ``--amp`` turns a plain ``OptimWrapper`` into
+    ``AmpOptimWrapper`` (fp16 autocast with a dynamic loss scale; ``loss_scale='dynamic'`` unless
+    the config sets one, e.g. the ADDP recipe's ``dict(growth_interval=500)``). A config that
+    already asks for ``AmpOptimWrapper`` (fp16, or ``dtype='bfloat16'``) or for
+    ``AutocastOptimWrapper`` (bf16) keeps it.
+
+    Without such a device ``AmpOptimWrapper`` cannot be built (it asserts one), so both ``--amp``
+    and an ``AmpOptimWrapper`` in the config become :class:`~addp_mm.engine.AutocastOptimWrapper`
+    with bfloat16 (fp32 master weights, no loss scale needed), with a warning. To train in fp32
+    instead, pass ``--cfg-options optim_wrapper.type=OptimWrapper``; the AMP-only keys the config
+    carries (``loss_scale``, ...) are then dropped.
+
+    Args:
+        cfg (Config): The config; its ``optim_wrapper`` (or each sub-wrapper of an mmagic-style
+            multi-optimizer config) is edited in place.
+        enable (bool): Whether ``--amp`` was given.
     """
     wrappers = _optim_wrapper_cfgs(cfg.get('optim_wrapper', None))
     if enable and not wrappers:
         raise ValueError('--amp needs an `optim_wrapper` in the config.')
-    if amp_device_available():
-        if enable:
-            for wrapper in wrappers:
-                if wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
-                    wrapper.setdefault('loss_scale', 'dynamic')
-                    continue
-                if wrapper.get('type', 'OptimWrapper') != 'OptimWrapper':
-                    raise ValueError('--amp only converts OptimWrapper to AmpOptimWrapper, but the '
-                                     f'config uses {wrapper["type"]!r}.')
+    accelerator = amp_device_available()
+    for wrapper in wrappers:
+        kind = wrapper.get('type', 'OptimWrapper')
+        if kind not in ('OptimWrapper', 'AmpOptimWrapper', 'AutocastOptimWrapper'):
+            if enable:
+                raise ValueError('--amp converts OptimWrapper to a mixed-precision wrapper, but '
+                                 f'the config uses {kind!r}; set the wrapper type in the config '
+                                 'instead of passing --amp.')
+            continue
+        if accelerator:
+            if enable and kind in ('OptimWrapper', 'AmpOptimWrapper'):
                 wrapper['type'] = 'AmpOptimWrapper'
                 wrapper.setdefault('loss_scale', 'dynamic')
-        return
-    amp_in_cfg = any(w.get('type') == 'AmpOptimWrapper' for w in wrappers)
-    if enable or amp_in_cfg:
-        what = '--amp was given' if enable else 'the config uses AmpOptimWrapper'
-        warnings.warn(f'{what}, but mixed-precision training needs a GPU (AmpOptimWrapper asserts '
-                      'a CUDA/NPU/MLU/MUSA device) and none is available: training in fp32 with '
-                      'OptimWrapper instead.')
-        for wrapper in wrappers:
-            if wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
-                wrapper['type'] = 'OptimWrapper'
-                for key in _AMP_ONLY_KEYS:
-                    wrapper.pop(key, None)
+        elif kind == 'AmpOptimWrapper' or (enable and kind == 'OptimWrapper'):
+            what = '--amp was given' if kind == 'OptimWrapper' else \
+                'the config uses AmpOptimWrapper'
+            warnings.warn(f'{what}, but AmpOptimWrapper (fp16 with loss scaling) needs a GPU and '
+                          'none is available: training with bfloat16 autocast on the CPU '
+                          '(AutocastOptimWrapper, fp32 master weights) instead. For fp32, pass '
+                          '--cfg-options optim_wrapper.type=OptimWrapper.')
+            for key in _AMP_ONLY_KEYS:
+                wrapper.pop(key, None)
+            wrapper['type'] = 'AutocastOptimWrapper'
+            wrapper['dtype'] = 'bfloat16'
+        if wrapper.get('type', 'OptimWrapper') == 'OptimWrapper':
+            # e.g. `--cfg-options optim_wrapper.type=OptimWrapper` on an AMP config:
+            # OptimWrapper would reject the AMP-only keys.
+            for key in _AMP_ONLY_KEYS:
+                wrapper.pop(key, None)
+
+
+def resolve_auto_resume(cfg) -> Optional[str]:
+    """Make auto-resume skip a missing or incomplete newest checkpoint.
+
+    With ``resume=True`` and no ``load_from``, mmengine resumes from the path in
+    ``<work_dir>/last_checkpoint``. If that file is empty or names a checkpoint that is missing or
+    cut short (a crash while saving), ``load_from`` is set to the newest complete checkpoint in the
+    work directory, or ``resume`` is turned off when there is none
+    (:func:`addp_mm.engine.fileio.find_resumable_checkpoint`). Call it after ``work_dir`` is final.
+
+    Args:
+        cfg (Config): The merged config (edited in place).
+
+    Returns:
+        str | None: A note saying what was repaired (also issued as a warning), or None.
+    """
+    if not cfg.get('resume', False) or cfg.get('load_from', None) is not None:
+        return None
+    from addp_mm.engine.fileio import find_resumable_checkpoint
+    path, note = find_resumable_checkpoint(cfg.work_dir)
+    if note is None:
+        return None
+    warnings.warn(note)
+    if path is None:
+        cfg.resume = False
+    else:
+        cfg.load_from = path
+    return note
 
 
 def set_default_collate(cfg, fields=_LOADER_FIELDS) -> None:
