@@ -10,6 +10,9 @@ default_hooks = dict(
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='VisualizationHook', enable=False),
 )
+# On SIGTERM (Slurm preemption / time limit, torchrun shutdown): checkpoint the current iteration
+# and exit; on resume: same data order and position, skip incomplete checkpoints.
+custom_hooks = [dict(type='FaultToleranceHook')]
 env_cfg = dict(
     cudnn_benchmark=False,
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
