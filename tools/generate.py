@@ -16,7 +16,8 @@
 #   --outpaint IMAGE [--keep 128]       IMAGE is shrunk into the center; the border is generated
 #   --reconstruct IMAGE --mask-ratio R  regenerate a random fraction R of the tokens
 #
-# Multi-GPU: torchrun --nproc_per_node=8 tools/generate.py ... --launcher pytorch
+# Multi-GPU: torchrun --nproc_per_node=8 tools/generate.py CONFIG CKPT --out DIR --num-images N \
+#     --launcher pytorch        (torchrun mistakes `--num` for its own --numa-binding)
 # CHECKPOINT 'random' samples from randomly initialised weights (smoke tests only).
 import argparse
 import os
@@ -30,7 +31,10 @@ def parse_args(argv=None):
     p.add_argument('config', help='generation config (configs/addp/generation/*.py)')
     p.add_argument('checkpoint', help='ADDP checkpoint (local path), or "random"')
     p.add_argument('--out', required=True, help='output folder of {index:05d}.png files')
-    p.add_argument('--num', type=int, required=True, help='number of images N')
+    # --num-images: under torchrun, whose parser takes `--num` for an abbreviation of its own
+    # --numa-binding and stops with "ambiguous option".
+    p.add_argument('--num', '--num-images', dest='num', type=int, required=True,
+                   help='number of images N (spell it --num-images under torchrun)')
     p.add_argument('--batch-size', type=int, default=16, help='images per forward pass')
     p.add_argument('--seed', type=int, default=0, help='run seed; image i uses (seed, i)')
     p.add_argument('--steps', type=int, help='denoising steps (config default)')

@@ -389,9 +389,9 @@ class ADDPGenerator(BaseModel):
         """Generate images (mmagic's unconditional-model interface).
 
         Args:
-            inputs (dict): ``num_batches`` (int), optional ``noise`` ((B,) int64 seeds) and
-                ``sample_kwargs`` (keys in :data:`SAMPLE_KWARGS`). ``sample_model`` is ignored
-                (there is no EMA model).
+            inputs (dict | Tensor): ``num_batches`` (int), optional ``noise`` ((B,) int64 seeds)
+                and ``sample_kwargs`` (keys in :data:`SAMPLE_KWARGS`); a tensor is taken as
+                ``noise``. ``sample_model`` is ignored (there is no EMA model).
             data_samples (list[DataSample], optional): Merged into the outputs.
             mode (str, optional): Unused (mmagic interface).
 
@@ -399,6 +399,8 @@ class ADDPGenerator(BaseModel):
             list[DataSample]: One per image: ``fake_img`` (3, H, W) BGR float [0, 255], ``noise``
             (its seed), ``sample_kwargs``.
         """
+        if isinstance(inputs, torch.Tensor):  # mmagic also passes the noise alone
+            inputs = dict(noise=inputs)
         inputs = dict(inputs or {})
         sample_kwargs = dict(inputs.get('sample_kwargs', None) or {})
         unknown = sorted(set(sample_kwargs) - set(SAMPLE_KWARGS))
