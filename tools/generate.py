@@ -2,8 +2,9 @@
 # torch-fidelity and the paper protocol expect), sharded over processes, resumable, deterministic.
 #
 #   python tools/generate.py CONFIG CHECKPOINT --out DIR --num N [--batch-size B] [--seed S]
-#       [--steps S] [--schedule cosine|linear] [--temperature T] [--temperature-strategy dynamic|static]
-#       [--sampling categorical|top_p|argmax] [--top-p P] [--precision fp32|bf16|fp16]
+#       [--steps S] [--schedule cosine|linear] [--temperature T]
+#       [--temperature-strategy dynamic|static] [--sampling categorical|top_p|argmax] [--top-p P]
+#       [--precision fp32|bf16|fp16]
 #       [--grid grid.png] [--launcher none|pytorch|slurm]
 #
 # Image i (file {i:05d}.png) depends only on (seed, i) and the sampling options: the same whatever

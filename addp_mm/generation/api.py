@@ -3,8 +3,8 @@
 Example::
 
     from addp_mm.generation.api import build_generator, inpaint, load_image, load_mask
-    model = build_generator('configs/addp/generation/addp_vit-base-p16_20steps-cosine_in1k-256px.py',
-                            'checkpoints/addp-vit-base-16.pth', device='cuda')
+    config = 'configs/addp/generation/addp_vit-base-p16_20steps-cosine_in1k-256px.py'
+    model = build_generator(config, 'checkpoints/addp-vit-base-16.pth', device='cuda')
     out = inpaint(model, load_image('cat.jpg', 256), pixel_mask=load_mask('hole.png', 256), seed=0)
     save_png(out['images'][0], 'cat_inpainted.png')
 """
@@ -94,8 +94,9 @@ def load_mask(path: str, size: int, image_path: Optional[str] = None) -> torch.T
     if image_path is not None:
         with Image.open(image_path) as img:
             if img.size != mask.size:
-                raise ValueError(f'mask {path!r} is {mask.size[0]}x{mask.size[1]} but the image '
-                                 f'is {img.size[0]}x{img.size[1]}; draw the mask at the image size.')
+                raise ValueError(f'mask {path!r} is {mask.size[0]}x{mask.size[1]} but the '
+                                 f'image is {img.size[0]}x{img.size[1]}; draw the mask at the '
+                                 'image size.')
     mask = _resize_center_crop(mask, size, Image.NEAREST)
     return torch.from_numpy(np.asarray(mask) > 0)
 

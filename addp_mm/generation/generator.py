@@ -322,7 +322,10 @@ class ADDPGenerator(BaseModel):
         out['input_ids'] = start['ids']
         return out
 
-    def _run(self, ids, mask, x, seeds, show_progress, callback, options) -> Dict[str, torch.Tensor]:
+    def _run(self, ids: torch.Tensor, mask: torch.Tensor, x: Optional[torch.Tensor],
+             seeds: torch.Tensor, show_progress: bool, callback: Optional[Callable],
+             options: dict) -> Dict[str, torch.Tensor]:
+        """The denoising loop from (ids, mask, x) with one generator per seed."""
         opts = self.sampling_options(**options)
         generators = sampling_loop.make_generators(seeds)
         bar = None
@@ -362,7 +365,8 @@ class ADDPGenerator(BaseModel):
         if callable(noise):
             return torch.as_tensor(noise(num_batches)).reshape(-1).long()
         if noise is not None:
-            raise TypeError(f'noise must be a tensor of seeds, a callable or None, got {type(noise)}')
+            raise TypeError('noise must be a tensor of seeds, a callable or None, got '
+                            f'{type(noise)}')
         return torch.randint(0, 2**62, (num_batches, ), dtype=torch.int64)
 
     def _seeds_for_call(self, inputs: dict, sample_kwargs: dict) -> torch.Tensor:

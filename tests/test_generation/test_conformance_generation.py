@@ -1,4 +1,4 @@
-"""Generation conformance: two deterministic steps of the official loop (fixture outputs.generation).
+"""Generation conformance: two deterministic steps of the official loop (outputs.generation).
 
 The fixture ran the official ``engine_generate`` step with argmax instead of sampling and choice
 temperature 0 on an 8-step cosine schedule; each step is replayed here from its recorded inputs

@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from .conftest import TOY_CONFIG
-
-ROOT = Path(__file__).resolve().parents[2]
+from .helpers import REPO_ROOT as ROOT
+from .helpers import TOY_CONFIG
 
 
 @pytest.fixture(scope='module')
 def tool():
-    spec = importlib.util.spec_from_file_location('addp_generate_tool', ROOT / 'tools' / 'generate.py')
+    spec = importlib.util.spec_from_file_location('addp_generate_tool',
+                                                  ROOT / 'tools' / 'generate.py')
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -4,7 +4,7 @@ import torch
 
 from addp_mm.generation.sampling import image_seeds
 
-from .conftest import build_toy_generator
+from .helpers import TOY_PRETRAIN_CONFIG, build_toy_generator
 
 
 def test_forward_returns_one_bgr_datasample_per_image(toy_generator):
@@ -119,7 +119,7 @@ def test_toy_pretraining_checkpoint_loads_into_the_toy_generator(tmp_path):
     tools/train.py writes for it (ADDP state dict with the token predictor) loads strictly."""
     from mmengine.config import Config
     from mmpretrain.registry import MODELS
-    cfg = Config.fromfile('configs/addp/addp_vit-toy-p16_1xb8-cpu-50iter_imagefolder-64px.py')
+    cfg = Config.fromfile(TOY_PRETRAIN_CONFIG)
     addp = MODELS.build(cfg.model)
     addp.init_weights()
     torch.save(dict(state_dict=addp.state_dict()), tmp_path / 'iter_50.pth')

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from mmengine.hooks import Hook
 from PIL import Image
 
-from .conftest import TOY_CONFIG
+from .helpers import TOY_CONFIG
 
 
 class TinyInception(nn.Module):
@@ -123,7 +123,7 @@ def test_mmagic_unconditional_inferencer(tmp_path, toy_checkpoint):
     pre-training layout, through mmengine's non-strict loader) and saves the samples."""
     from mmagic.apis.inferencers.unconditional_inferencer import UnconditionalInferencer
 
-    from .conftest import build_toy_generator
+    from .helpers import build_toy_generator
     inferencer = UnconditionalInferencer(
         config=TOY_CONFIG, ckpt=toy_checkpoint, device='cpu',
         extra_parameters=dict(num_batches=2, sample_kwargs=dict(seed=0, num_steps=3)))

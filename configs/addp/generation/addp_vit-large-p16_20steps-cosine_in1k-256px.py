@@ -1,5 +1,5 @@
 # ADDP ViT-L/16 unconditional generation on ImageNet 256x256: 20 steps, cosine mask schedule,
-# choice temperature 6.0 (dynamic), categorical sampling (official `generate_addp_large_steps20.sh`).
+# choice temperature 6.0 (dynamic), categorical sampling (official generate_addp_large_steps20.sh).
 #   python tools/generate.py THIS_CONFIG addp-vit-large-16.pth --out work_dirs/samples --num 50000
 #   python tools/test.py THIS_CONFIG addp-vit-large-16.pth       # FID-50k / IS-50k via mmagic
 _base_ = [
