@@ -2,6 +2,7 @@
 #
 #   python tools/train.py CONFIG [--work-dir DIR] [--resume [auto|CKPT]] [--amp] [--auto-scale-lr]
 #                         [--cfg-options k=v ...] [--launcher none|pytorch|slurm|mpi]
+#                         [--no-fault-tolerance]
 #
 # Multi-GPU: tools/dist_train.sh CONFIG GPUS [args]; Slurm: tools/slurm_train.sh.
 # On a cluster, always pass --resume: a relaunched (requeued) job then continues from the newest
@@ -10,8 +11,9 @@ import argparse
 import os
 
 import addp_mm  # noqa: F401  (routes mmengine's checkpoint loading through addp_mm's safe loader)
-from addp_mm.utils.runtime import (resolve_auto_resume, set_default_collate, set_default_work_dir,
-                                   setup_amp, setup_cpu_distributed)
+from addp_mm.utils.runtime import (add_fault_tolerance_hook, resolve_auto_resume,
+                                   set_default_collate, set_default_work_dir, setup_amp,
+                                   setup_cpu_distributed)
 from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
@@ -39,6 +41,10 @@ def parse_args(argv=None):
         '--cfg-options', nargs='+', action=DictAction,
         help='override config settings, e.g. train_cfg.max_iters=10 '
         'optim_wrapper.optimizer.lr=1e-4; lists as key="[a,b]" (no spaces)')
+    parser.add_argument(
+        '--no-fault-tolerance', action='store_true',
+        help='do not add FaultToleranceHook (by default a SIGTERM, e.g. Slurm preemption, saves a '
+        'checkpoint of the current iteration and exits; resume keeps the data order)')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
     # torch.distributed.launch passes --local-rank (torch >= 2.0) or --local_rank.
@@ -68,6 +74,8 @@ def merge_args(cfg, args):
         cfg.auto_scale_lr.enable = True
 
     set_default_collate(cfg)
+    if not args.no_fault_tolerance:
+        add_fault_tolerance_hook(cfg)
 
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)

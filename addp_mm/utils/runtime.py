@@ -129,6 +129,28 @@ def resolve_auto_resume(cfg) -> Optional[str]:
     return note
 
 
+def add_fault_tolerance_hook(cfg) -> bool:
+    """Add :class:`~addp_mm.engine.hooks.FaultToleranceHook` to ``custom_hooks`` if it is missing.
+
+    It makes a SIGTERM (Slurm preemption or time limit, torchrun shutdown) save a checkpoint of the
+    current iteration before the process exits, and a resumed run continue with the same data
+    order; configs of every scope get it this way (mmengine's root HOOKS registry, which every
+    library's registry falls back to, holds it once ``addp_mm`` is imported).
+
+    Args:
+        cfg (Config): The config (edited in place).
+
+    Returns:
+        bool: True if the hook was added, False if the config already had it.
+    """
+    hooks = list(cfg.get('custom_hooks', None) or [])
+    if any(str(h.get('type', '')).split('.')[-1] == 'FaultToleranceHook' for h in hooks):
+        return False
+    hooks.append(dict(type='FaultToleranceHook'))
+    cfg.custom_hooks = hooks
+    return True
+
+
 def set_default_collate(cfg, fields=_LOADER_FIELDS) -> None:
     """Use ``default_collate`` for loaders that name no ``collate_fn`` in mmpretrain configs.
 

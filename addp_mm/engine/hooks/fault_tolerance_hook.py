@@ -216,11 +216,17 @@ class FaultToleranceHook(Hook):
             same_layout = (batch_sampler is not None and state.get('world_size') == world_size
                            and state.get('batch_size') == batch_sampler.batch_size
                            and state.get('dataset_size') == len(dataloader.dataset))
-            if not same_layout:
+            if batch_sampler is None:
+                runner.logger.info(
+                    'FaultToleranceHook: the batch sampler '
+                    f'({type(dataloader.batch_sampler).__name__}) is not a plain BatchSampler, so '
+                    'trained data cannot be skipped through the sampler (mmengine default resume '
+                    'behaviour for the data position).')
+            elif not same_layout:
                 runner.logger.warning(
-                    'FaultToleranceHook: the world size, batch size, dataset size or batch sampler '
-                    'differ from the checkpoint; the data position cannot be restored exactly '
-                    '(mmengine default resume behaviour).')
+                    'FaultToleranceHook: the world size, batch size or dataset size differ from '
+                    'the checkpoint; the data position cannot be restored exactly (mmengine '
+                    'default resume behaviour).')
             if world_size == 1 and state.get('world_size') == 1 and same_layout:
                 rng = state.get('rng')
 
