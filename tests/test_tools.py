@@ -1,9 +1,10 @@
-"""tools/train.py, tools/test.py and tools/dist_train.sh end to end on a toy config (CPU)."""
+"""tools/train.py and tools/test.py end to end on a toy config (CPU), their option handling on real
+configs of every family, and the torchrun/Slurm launch scripts. (tools/dist_train.sh with real
+processes: tests/test_distributed/test_dist_train.py.)"""
 import importlib.util
 import os
 import os.path as osp
 import pickle
-import socket
 import subprocess
 import sys
 import warnings
@@ -68,12 +69,6 @@ def _log_text(work_dir):
     return '\n'.join(p.read_text() for p in logs)
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
 def _load_tool(name):
     spec = importlib.util.spec_from_file_location(f'addp_tools_{name}',
                                                   ROOT / 'tools' / f'{name}.py')
@@ -82,31 +77,23 @@ def _load_tool(name):
     return module
 
 
-def test_train_resume_and_test(tmp_path):
+def test_train_amp_and_test(tmp_path):
     config = _write_config(tmp_path, 'mmpretrain')
     work_dir = tmp_path / 'work'
-    train = [sys.executable, str(ROOT / 'tools' / 'train.py'), str(config), '--work-dir',
-             str(work_dir)]
 
-    # 1) 2 iterations; --amp on a CPU-only machine falls back to fp32 with a warning.
-    out = _run(train + ['--amp'], cwd=tmp_path)
-    assert 'mixed-precision training needs a GPU' in out
+    # 1) 2 iterations; --amp on a CPU-only machine trains with bf16 autocast.
+    #    (Resume through tools/train.py --resume: tests/test_distributed.)
+    out = _run([sys.executable, str(ROOT / 'tools' / 'train.py'), str(config), '--work-dir',
+                str(work_dir), '--amp'], cwd=tmp_path)
+    assert 'training with bfloat16 autocast on the CPU' in out
+    assert "type='AutocastOptimWrapper'" in out and "dtype='bfloat16'" in out  # the config dump
     assert (work_dir / 'iter_2.pth').is_file()
     assert (work_dir / 'done_rank0_iter2_world1').is_file()
 
-    # 2) bare --resume continues from last_checkpoint (iter 2) up to the new max_iters.
-    _run(train + ['--resume', '--cfg-options', 'train_cfg.max_iters=4'], cwd=tmp_path)
-    assert (work_dir / 'iter_4.pth').is_file()
-    assert (work_dir / 'done_rank0_iter4_world1').is_file()
-    log = _log_text(work_dir)
-    assert 'Auto resumed from the latest checkpoint' in log
-    assert 'resumed epoch: 0, iter: 2' in log
-    assert 'Iter(train) [3/4]' in log and 'Iter(train) [1/4]' not in log
-
-    # 3) tools/test.py loads the Runner checkpoint (load_from) and dumps predictions.
+    # 2) tools/test.py loads the Runner checkpoint (load_from) and dumps predictions.
     out_file = tmp_path / 'preds.pkl'
     _run([sys.executable, str(ROOT / 'tools' / 'test.py'), str(config),
-          str(work_dir / 'iter_4.pth'), '--work-dir', str(tmp_path / 'test_work'), '--out',
+          str(work_dir / 'iter_2.pth'), '--work-dir', str(tmp_path / 'test_work'), '--out',
           str(out_file)], cwd=tmp_path)
     with open(out_file, 'rb') as f:
         preds = pickle.load(f)
@@ -126,6 +113,9 @@ def test_train_merge_args(tmp_path):
     cfg = merged()
     assert cfg.work_dir == osp.join('./work_dirs', 'toy_mmpretrain')
     assert cfg.get('resume', False) is False
+    # the config's own hooks stay; FaultToleranceHook is added once (opt out with a flag)
+    assert [h['type'] for h in cfg.custom_hooks] == ['ToyDoneHook', 'FaultToleranceHook']
+    assert [h['type'] for h in merged('--no-fault-tolerance').custom_hooks] == ['ToyDoneHook']
     # mmpretrain scope: default_collate unless the config names a collate_fn.
     assert cfg.train_dataloader.collate_fn == dict(type='default_collate')
     assert cfg.test_dataloader.collate_fn == dict(type='default_collate')
@@ -151,23 +141,6 @@ def test_train_merge_args(tmp_path):
     assert 'collate_fn' not in cfg.train_dataloader
 
 
-def test_dist_train_two_cpu_processes(tmp_path):
-    config = _write_config(tmp_path, 'mmengine')
-    work_dir = tmp_path / 'dist_work'
-    env_prefix = ['env', f'PYTHON={sys.executable}', f'PORT={_free_port()}']
-    _run(env_prefix + ['bash', str(ROOT / 'tools' / 'dist_train.sh'), str(config), '2',
-                       '--work-dir', str(work_dir), '--cfg-options',
-                       'env_cfg.dist_cfg.backend=gloo'],
-         cwd=tmp_path, timeout=180)
-    for rank in (0, 1):
-        assert (work_dir / f'done_rank{rank}_iter2_world2').is_file(), sorted(os.listdir(work_dir))
-    log = _log_text(work_dir)
-    assert 'Distributed training: True' in log
-    assert 'GPU number: 2' in log  # mmengine's name for the world size
-    assert 'Iter(train) [2/2]' in log
-    assert (work_dir / 'iter_2.pth').is_file()
-
-
 @pytest.mark.parametrize('scope,hook,check', [
     ('mmpretrain', 'VisualizationHook', lambda cfg: cfg.default_hooks.visualization.enable is True
      and cfg.default_hooks.visualization.out_dir == 'vis'),
@@ -191,29 +164,147 @@ def test_test_merge_args(tmp_path, scope, hook, check):
     assert ('collate_fn' in cfg.test_dataloader) == (scope == 'mmpretrain')
 
 
-def test_amp_falls_back_to_fp32_without_gpu():
+def test_amp_on_cpu_is_bf16_autocast(monkeypatch):
     from mmengine.config import ConfigDict
-    from addp_mm.utils.runtime import amp_device_available, setup_amp
-    if amp_device_available():
-        pytest.skip('checks the CPU-only fallback')
-    # A config that asks for AMP itself (mmpretrain/mmseg style), without --amp.
-    cfg = ConfigDict(optim_wrapper=dict(type='AmpOptimWrapper', loss_scale='dynamic',
-                                        dtype='float16', optimizer=dict(type='AdamW', lr=1e-3)))
-    with pytest.warns(UserWarning, match='needs a GPU'):
-        setup_amp(cfg, enable=False)
-    assert cfg.optim_wrapper == dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-3))
-    # mmagic-style multi-optimizer config with --amp: nothing to change on a CPU, but a warning.
+    from addp_mm.utils import runtime
+    monkeypatch.setattr(runtime, 'amp_device_available', lambda: False)
+    # A config that asks for fp16 AMP itself (the ADDP recipe), without --amp.
+    cfg = ConfigDict(optim_wrapper=dict(type='AmpOptimWrapper', loss_scale=dict(growth_interval=500),
+                                        optimizer=dict(type='AdamW', lr=1e-3)))
+    with pytest.warns(UserWarning, match='bfloat16 autocast on the CPU'):
+        runtime.setup_amp(cfg, enable=False)
+    assert cfg.optim_wrapper == dict(type='AutocastOptimWrapper', dtype='bfloat16',
+                                     optimizer=dict(type='AdamW', lr=1e-3))
+    # --amp on an fp32 config; mmagic-style multi-optimizer configs convert every sub-wrapper.
     cfg = ConfigDict(optim_wrapper=dict(
         constructor='MultiOptimWrapperConstructor',
         generator=dict(optimizer=dict(type='Adam', lr=1e-4)),
-        discriminator=dict(type='AmpOptimWrapper', optimizer=dict(type='Adam', lr=1e-4))))
+        discriminator=dict(type='AmpOptimWrapper', dtype='float16',
+                           optimizer=dict(type='Adam', lr=1e-4))))
     with pytest.warns(UserWarning, match='--amp was given'):
-        setup_amp(cfg, enable=True)
-    assert cfg.optim_wrapper.discriminator.type == 'OptimWrapper'
-    assert 'type' not in cfg.optim_wrapper.generator
-    # Plain fp32 configs without --amp: untouched, no warning.
-    cfg = ConfigDict(optim_wrapper=dict(type='OptimWrapper', optimizer=dict(type='SGD', lr=0.1)))
+        runtime.setup_amp(cfg, enable=True)
+    for sub in ('generator', 'discriminator'):
+        assert cfg.optim_wrapper[sub].type == 'AutocastOptimWrapper'
+        assert cfg.optim_wrapper[sub].dtype == 'bfloat16'
+    # The documented fp32 override of an AMP config drops the AMP-only keys.
+    cfg = ConfigDict(optim_wrapper=dict(type='OptimWrapper', loss_scale='dynamic',
+                                        optimizer=dict(type='SGD', lr=0.1)))
     with warnings.catch_warnings():
         warnings.simplefilter('error')
-        setup_amp(cfg, enable=False)
-    assert cfg.optim_wrapper.type == 'OptimWrapper'
+        runtime.setup_amp(cfg, enable=False)
+    assert cfg.optim_wrapper == dict(type='OptimWrapper', optimizer=dict(type='SGD', lr=0.1))
+    with pytest.raises(ValueError, match='needs an `optim_wrapper`'):
+        runtime.setup_amp(ConfigDict(), enable=True)
+
+
+def test_amp_on_gpu_keeps_fp16_loss_scaling_unless_bf16_asked(monkeypatch):
+    from mmengine.config import ConfigDict
+    from addp_mm.utils import runtime
+    monkeypatch.setattr(runtime, 'amp_device_available', lambda: True)
+    cfg = ConfigDict(optim_wrapper=dict(type='OptimWrapper', optimizer=dict(type='SGD', lr=0.1)))
+    runtime.setup_amp(cfg, enable=True)
+    assert cfg.optim_wrapper == dict(type='AmpOptimWrapper', loss_scale='dynamic',
+                                     optimizer=dict(type='SGD', lr=0.1))
+    recipe = dict(type='AmpOptimWrapper', loss_scale=dict(growth_interval=500),
+                  optimizer=dict(type='AdamW', lr=1e-3))
+    for enable in (False, True):  # the recipe's own loss scale is kept
+        cfg = ConfigDict(optim_wrapper=recipe)
+        runtime.setup_amp(cfg, enable=enable)
+        assert cfg.optim_wrapper == recipe
+    bf16 = dict(type='AutocastOptimWrapper', dtype='bfloat16', optimizer=dict(type='SGD', lr=0.1))
+    cfg = ConfigDict(optim_wrapper=bf16)
+    runtime.setup_amp(cfg, enable=True)
+    assert cfg.optim_wrapper == bf16
+    cfg = ConfigDict(optim_wrapper=dict(type='MyWrapper', optimizer=dict(type='SGD', lr=0.1)))
+    with pytest.raises(ValueError, match="uses 'MyWrapper'"):
+        runtime.setup_amp(cfg, enable=True)
+
+
+# One shipped config per family; the config's default_scope picks the registries.
+FAMILY_CONFIGS = [
+    ('configs/addp/addp_vit-base-p16_8xb512-amp-coslr-1600e_in1k.py', 'mmpretrain', True),
+    ('configs/addp/benchmarks/classification/'
+     'vit-base-p16_addp-1600e-pre_8xb128-amp-coslr-100e_in1k-256px.py', 'mmpretrain', True),
+    ('configs/addp/benchmarks/detection/mask-rcnn_vit-base-p16-addp-pre_simplefpn_lsj-100e_coco.py',
+     'mmdet', True),
+    ('configs/addp/benchmarks/segmentation/addp-vit-base_upernet_8xb2-amp-160k_ade20k-512x512.py',
+     'mmseg', True),
+    ('configs/addp/generation/addp_vit-toy-p16_8steps-cosine_cpu-64px.py', 'mmagic', False),
+]
+
+
+@pytest.mark.parametrize('path,scope,trains', FAMILY_CONFIGS,
+                         ids=[scope for _, scope, _ in FAMILY_CONFIGS])
+def test_launcher_options_hold_for_every_config_family(tmp_path, monkeypatch, path, scope,
+                                                       trains):
+    """--work-dir, --resume, --amp and --cfg-options on real configs of each family, and every
+    type they name resolves in that family's registries (CPU-only machine)."""
+    import importlib
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+    from addp_mm.utils import runtime
+    monkeypatch.setattr(runtime, 'amp_device_available', lambda: False)
+    train = _load_tool('train')
+    cfg = Config.fromfile(str(ROOT / path), import_custom_modules=False)
+    assert cfg.default_scope == scope
+    work_dir = str(tmp_path / 'w')
+    argv = [str(ROOT / path), '--work-dir', work_dir, '--resume', '--cfg-options',
+            'default_hooks.logger.interval=7'] + (['--amp'] if trains else [])
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        cfg = train.merge_args(cfg, train.parse_args(argv))
+    assert cfg.work_dir == work_dir and cfg.resume is True and cfg.load_from is None
+    assert cfg.default_hooks.logger.interval == 7
+    loader = cfg.get('train_dataloader') or cfg.test_dataloader  # generation configs only test
+    assert ('collate_fn' in loader) == (scope == 'mmpretrain')
+    hooks = [h['type'] for h in cfg.custom_hooks]
+    assert hooks.count('FaultToleranceHook') == 1
+    registry = importlib.import_module(f'{scope}.registry')
+    import addp_mm  # noqa: F401  (what the configs' custom_imports and tools/train.py import)
+    with DefaultScope.overwrite_default_scope(scope):
+        for name in hooks:
+            assert registry.HOOKS.get(name) is not None, name
+        if trains:
+            assert cfg.optim_wrapper.type == 'AutocastOptimWrapper'
+            assert not {'loss_scale', 'use_fsdp'} & set(cfg.optim_wrapper)
+            assert registry.OPTIM_WRAPPERS.get(cfg.optim_wrapper.type) is not None
+    test = _load_tool('test')
+    cfg = test.merge_args(Config.fromfile(str(ROOT / path), import_custom_modules=False),
+                          test.parse_args([str(ROOT / path), 'ckpt.pth', '--work-dir', work_dir]))
+    assert cfg.load_from == 'ckpt.pth' and cfg.resume is False
+
+
+def test_launch_scripts_build_the_documented_commands(tmp_path):
+    """dist_*.sh and slurm_*.sh with stand-ins for python and srun that print their arguments."""
+    fake_python = tmp_path / 'python'
+    fake_python.write_text('#!/bin/sh\necho "PY $*"\n')
+    fake_python.chmod(0o755)
+    (tmp_path / 'srun').write_text('#!/bin/sh\necho "SRUN $*"\n')
+    (tmp_path / 'srun').chmod(0o755)
+    env = _env()
+    env.update(PYTHON=str(fake_python), PATH=f'{tmp_path}{os.pathsep}{env["PATH"]}', PORT='29999',
+               GPUS='4', GPUS_PER_NODE='2', SRUN_ARGS='--qos=low')
+    tools = ROOT / 'tools'
+
+    def run(*args):
+        proc = subprocess.run(['bash', *map(str, args)], env=env, capture_output=True, text=True,
+                              timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    out = run(tools / 'dist_train.sh', 'cfg.py', 2, '--resume', '--amp')
+    assert (f'PY -m torch.distributed.run --nnodes=1 --node_rank=0 --master_addr=127.0.0.1 '
+            f'--nproc_per_node=2 --master_port=29999 {tools}/train.py cfg.py --launcher pytorch '
+            '--resume --amp') in out
+    out = run(tools / 'dist_test.sh', 'cfg.py', 'ckpt.pth', 2, '--out', 'r.pkl')
+    assert f'{tools}/test.py cfg.py ckpt.pth --launcher pytorch --out r.pkl' in out
+    out = run(tools / 'slurm_train.sh', 'part', 'job', 'cfg.py', 'wd', '--resume')
+    assert ('SRUN -p part --job-name=job --gres=gpu:2 --ntasks=4 --ntasks-per-node=2 '
+            f'--cpus-per-task=5 --kill-on-bad-exit=1 --qos=low {fake_python} -u '
+            f'{tools}/train.py cfg.py --work-dir=wd --launcher=slurm --resume') in out
+    out = run(tools / 'slurm_test.sh', 'part', 'job', 'cfg.py', 'ckpt.pth')
+    assert f'{fake_python} -u {tools}/test.py cfg.py ckpt.pth --launcher=slurm' in out
+    for script in ('dist_train.sh', 'slurm_train.sh'):
+        proc = subprocess.run(['bash', str(tools / script)], env=env, capture_output=True,
+                              text=True, timeout=60)
+        assert proc.returncode == 2 and 'usage:' in proc.stderr
