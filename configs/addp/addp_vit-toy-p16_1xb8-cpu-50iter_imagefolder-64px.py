@@ -56,8 +56,8 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=25, by_epoch=False, max_keep_ckpts=2))
 log_processor = dict(by_epoch=False)
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
-# With 16 tokens the mask-ratio grid can mask every position (ceil(16 * r) = 16 for r > 15/16); the
-# decoder input then ignores the encoder, whose parameters get no gradient in that step, which
+# With 16 tokens the mask-ratio grid can mask every position (ceil(16 * r) = 16 for r > 15/16); no
+# reliable token is appended then, so the token embedding gets no gradient in that step, which
 # DistributedDataParallel only accepts with this flag (tools/dist_train.sh).
 find_unused_parameters = True
 resume = True

@@ -84,7 +84,10 @@ class ADDPTokenDecoder(BaseModule):
         B, L = mask.shape
         masked = torch.cat([mask.new_zeros(B, 1), mask], dim=1).bool().unsqueeze(-1)  # (B, 1+L, 1)
         mask_tok = self.mask_token.to(self.decoder_embed.weight.dtype).expand(B, L + 1, -1)
-        if latent is None or bool(mask.bool().all()):
+        if latent is None:
+            # generation's first step: with every position masked nothing of the encoder is read
+            if not bool(mask.bool().all()):
+                raise ValueError('latent may only be None when every position is masked.')
             x = mask_tok.clone()
         else:
             x = self.decoder_embed(latent)
