@@ -1,7 +1,9 @@
-"""Shared fixtures of the detection tests: converted fixture weights and a tiny COCO dataset."""
-import importlib.util
+"""Shared fixtures and helpers of the detection and segmentation tests: converted fixture weights,
+a tiny COCO dataset, random converted backbones and the tiny Runner run."""
+import functools
 import json
 import os.path as osp
+from typing import Dict
 
 import numpy as np
 import pytest
@@ -10,20 +12,12 @@ from mmengine.registry import DefaultScope
 from PIL import Image
 
 from ..conftest import REPO_ROOT
+from ..test_classification.conftest import run_converter
 
 CONFIG_DIR = osp.join(REPO_ROOT, 'configs', 'addp', 'benchmarks', 'detection')
 DET_B = osp.join(CONFIG_DIR, 'mask-rcnn_vit-base-p16-addp-pre_simplefpn_lsj-100e_coco.py')
 DET_L = osp.join(CONFIG_DIR, 'mask-rcnn_vit-large-p16-addp-pre_simplefpn_lsj-100e_coco.py')
 CLASSES = ('box', 'disk')
-
-
-def run_converter(*argv: str) -> None:
-    """Run tools/model_converters/convert_addp.py in this process (the real CLI entry point)."""
-    path = osp.join(REPO_ROOT, 'tools', 'model_converters', 'convert_addp.py')
-    spec = importlib.util.spec_from_file_location('convert_addp', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    assert module.main(list(argv)) == 0
 
 
 def save_random_backbone(path: str, embed_dims: int, num_layers: int, num_heads: int) -> str:
@@ -43,6 +37,61 @@ def save_random_backbone(path: str, embed_dims: int, num_layers: int, num_heads:
     sd = to_backbone_state_dict({'backbone.' + k: v for k, v in vit.state_dict().items()})
     torch.save(dict(state_dict=sd), path)
     return path
+
+
+@functools.lru_cache()  # the detection and segmentation tests ask for the same two
+def release_backbone_shapes(arch: str) -> Dict[str, torch.Size]:
+    """Key -> shape of what ``convert_addp.py --backbone-only`` writes for an ADDP encoder of
+    ``arch`` (without the ``backbone.`` prefix)."""
+    from mmpretrain.registry import MODELS
+
+    from addp_mm.utils.convert import to_backbone_state_dict
+    vit = MODELS.build(dict(type='ADDPViT', _scope_='mmpretrain', arch=arch, img_size=256))
+    converted = to_backbone_state_dict({'backbone.' + k: v for k, v in vit.state_dict().items()})
+    return {k[len('backbone.'):]: v.shape for k, v in converted.items()}
+
+
+def build_full_size(registry, model_cfg) -> torch.nn.Module:
+    """Build a full-size model fast: the modules are built on the meta device, then materialised
+    with small deterministic weights (U(-0.03, 0.03) matrices, norms (1, 0), zero biases, fresh
+    BatchNorm statistics) instead of PyTorch's default init, which alone takes ~10 s for a ViT-L
+    model on 2 cores. The data preprocessor (mean/std buffers) is built normally."""
+    with torch.device('meta'):
+        model = registry.build(model_cfg)
+    model.to_empty(device='cpu')
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.ndim > 1:
+                p.uniform_(-.03, .03, generator=gen)  # uniform_: several times faster than normal_
+            else:
+                p.fill_(1. if name.endswith('weight') else 0.)
+    for m in model.modules():
+        if hasattr(m, 'reset_running_stats'):
+            m.reset_running_stats()
+    model.data_preprocessor = registry.build(model_cfg.data_preprocessor)
+    return model
+
+
+def train_two_iterations(cfg):
+    """Train a tiny config (2 iterations) with the real Runner; return the Runner.
+
+    Also checks what ``CheckPretrainedKeysHook`` found before the first iteration: every backbone
+    tensor in the converted file.
+    """
+    from mmengine.runner import Runner
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    assert runner.iter == 2
+    check = next(h for h in runner.hooks if type(h).__name__ == 'CheckPretrainedKeysHook')
+    assert check.reports['backbone']['missing'] == []
+    return runner
+
+
+def param_lrs(runner) -> dict:
+    """Parameter -> current learning rate of its optimizer group."""
+    groups = runner.optim_wrapper.optimizer.param_groups
+    return {p: g['lr'] for g in groups for p in g['params']}
 
 
 @pytest.fixture(autouse=True)

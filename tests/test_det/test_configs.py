@@ -7,7 +7,8 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from .conftest import CLASSES, DET_B, DET_L, save_random_backbone
+from .conftest import (CLASSES, DET_B, DET_L, build_full_size, param_lrs, save_random_backbone,
+                       train_two_iterations)
 
 IMG = 128  # the tiny variant's LSJ crop size (8 x 8 tokens: 2 x 2 windows of 4)
 
@@ -50,7 +51,7 @@ def test_recipe(config, arch, global_idx, decay, dpr):
 
 @pytest.mark.parametrize('config', [DET_B, DET_L], ids=['base', 'large'])
 def test_full_size_model_predicts(config):
-    """Full-size model (random weights), one image through the real data preprocessor.
+    """Full-size model (synthetic weights), one image through the real data preprocessor.
 
     Reduced for CPU CI: a 64 x 64 input (4 x 4 tokens, padded to one 16 x 16 window in the
     windowed blocks; the config pads test images to 1024 x 1024) and at most 20 proposals / 5
@@ -66,8 +67,7 @@ def test_full_size_model_predicts(config):
     cfg.model.backbone.init_cfg = None
     cfg.model.test_cfg.rpn.max_per_img = 20
     cfg.model.test_cfg.rcnn.update(max_per_img=5, score_thr=0.)
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model).eval()
+    model = build_full_size(MODELS, cfg.model).eval()
     D = {'base': 768, 'large': 1024}['large' if config == DET_L else 'base']
     assert model.backbone.embed_dims == D and len(model.backbone.layers) == {768: 12, 1024: 24}[D]
     img = torch.randint(0, 256, (3, 64, 64), dtype=torch.uint8)
@@ -131,16 +131,8 @@ def tiny_config(data_root: str, work_dir: str, backbone_file: str) -> Config:
 
 
 def test_tiny_variant_trains_and_evaluates(tiny_coco, tmp_path):
-    from mmengine.runner import Runner
     backbone_file = save_random_backbone(str(tmp_path / 'backbone.pth'), 64, 2, 4)
-    cfg = tiny_config(tiny_coco, str(tmp_path / 'work'), backbone_file)
-    runner = Runner.from_cfg(cfg)
-    runner.train()
-    assert runner.iter == 2
-    # CheckPretrainedKeysHook ran before the first iteration and found every backbone tensor
-    check = next(h for h in runner.hooks if type(h).__name__ == 'CheckPretrainedKeysHook')
-    assert check.reports['backbone']['missing'] == []
-    assert check.reports['backbone']['unexpected'] == ['backbone.cls_token']
+    runner = train_two_iterations(tiny_config(tiny_coco, str(tmp_path / 'work'), backbone_file))
     loss = runner.message_hub.get_scalar('train/loss').current()
     assert math.isfinite(loss) and loss > 0
     for key in ('loss_rpn_cls', 'loss_cls', 'loss_bbox', 'loss_mask'):
@@ -152,10 +144,7 @@ def test_tiny_variant_trains_and_evaluates(tiny_coco, tmp_path):
     for k, v in model.backbone.state_dict().items():
         torch.testing.assert_close(v, file_sd['backbone.' + k], atol=1e-6, rtol=0)
     # layer-wise lr decay 0.7 over 2 blocks: stem x 0.7^3, block i x 0.7^(2 - i), heads x 1
-    lrs = {}
-    for group in runner.optim_wrapper.optimizer.param_groups:
-        for p in group['params']:
-            lrs[p] = group['lr']
+    lrs = param_lrs(runner)
     head_lr = lrs[model.roi_head.bbox_head.fc_cls.weight]
     assert lrs[model.neck.lateral_convs[0].conv.weight] == pytest.approx(head_lr)
     assert lrs[model.backbone.layers[1].attn.qkv.weight] == pytest.approx(head_lr * 0.7)

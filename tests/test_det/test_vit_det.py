@@ -11,7 +11,7 @@ from addp_mm.engine.hooks.check_pretrained_keys_hook import check_pretrained_key
 from addp_mm.models.utils.transformer import TransformerBlock
 from addp_mm.utils.checkpoint import load_checkpoint_file
 
-from .conftest import DET_B, DET_L
+from .conftest import DET_B, DET_L, release_backbone_shapes
 
 
 def _fixture_arch(reference) -> dict:
@@ -206,15 +206,10 @@ def test_pos_embed_of_another_pretraining_size_is_resized_on_load(reference, con
 def test_converted_release_keys_match_full_size_backbone(config):
     """At full size, the backbone needs exactly the converted release's tensors (+ unused cls)."""
     from mmdet.registry import MODELS
-    from mmpretrain.registry import MODELS as PRETRAIN_MODELS
-    from addp_mm.utils.convert import to_backbone_state_dict
     cfg = Config.fromfile(config).model.backbone
     with torch.device('meta'):
         det = MODELS.build(cfg)
-    pre = PRETRAIN_MODELS.build(dict(type='ADDPViT', _scope_='mmpretrain', arch=cfg.arch,
-                                     img_size=256))
-    converted = to_backbone_state_dict({'backbone.' + k: v for k, v in pre.state_dict().items()})
-    expected = {k[len('backbone.'):]: v.shape for k, v in converted.items()}
+    expected = release_backbone_shapes(cfg.arch)
     ours = {k: v.shape for k, v in det.state_dict().items()}
     assert set(expected) - set(ours) == {'cls_token'}
     assert all(expected[k] == s for k, s in ours.items())

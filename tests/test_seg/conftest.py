@@ -7,7 +7,7 @@ from mmengine.registry import DefaultScope
 from PIL import Image
 
 from ..conftest import REPO_ROOT
-from ..test_det.conftest import run_converter
+from ..test_det.conftest import converted_fixture  # noqa: F401  (the same session fixture)
 
 CONFIG_DIR = osp.join(REPO_ROOT, 'configs', 'addp', 'benchmarks', 'segmentation')
 SEG_B = osp.join(CONFIG_DIR, 'addp-vit-base_upernet_8xb2-amp-160k_ade20k-512x512.py')
@@ -19,14 +19,6 @@ def mmseg_scope():
     """Run each test under mmseg's default scope, restoring the previous scopes afterwards."""
     with DefaultScope.overwrite_default_scope('mmseg'):
         yield
-
-
-@pytest.fixture(scope='session')
-def converted_fixture(reference, tmp_path_factory) -> str:
-    """The fixture's official ``addp.pth`` converted with ``--backbone-only``."""
-    path = str(tmp_path_factory.mktemp('seg_converted') / 'backbone.pth')
-    run_converter(reference.path('addp.pth'), path, '--backbone-only')
-    return path
 
 
 @pytest.fixture(scope='session')

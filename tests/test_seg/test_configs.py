@@ -7,7 +7,8 @@ import torch
 from mmengine.config import Config
 from mmpretrain.models.utils import resize_pos_embed
 
-from ..test_det.conftest import save_random_backbone
+from ..test_det.conftest import (build_full_size, param_lrs, save_random_backbone,
+                                 train_two_iterations)
 from .conftest import SEG_B, SEG_L
 
 CROP = 64  # the tiny variant's crop (4 x 4 tokens)
@@ -22,9 +23,9 @@ def test_recipe(config, arch, out_indices, D, dpr):
     assert 'addp_mm.seg' in cfg.custom_imports.imports and cfg.default_scope == 'mmseg'
     assert cfg.model.pretrained is None  # EncoderDecoder would pass it to the backbone
     bb = cfg.model.backbone
-    assert (bb.type, bb.arch, bb.img_size, bb.out_indices, bb.out_type, bb.with_cls_token,
-            bb.final_norm, bb.drop_path_rate) == ('mmpretrain.VisionTransformer', arch, 512, out_indices, 'featmap',
-                                                  True, False, dpr)
+    assert (bb.type, bb.arch, bb.img_size, bb.out_indices, bb.drop_path_rate) == (
+        'mmpretrain.VisionTransformer', arch, 512, out_indices, dpr)
+    assert (bb.out_type, bb.with_cls_token, bb.final_norm) == ('featmap', True, False)
     assert bb.init_cfg == dict(type='Pretrained', prefix='backbone.',
                                checkpoint=f'checkpoints/addp-vit-{arch}-16_backbone.pth')
     assert [h.type for h in cfg.custom_hooks] == ['CheckPretrainedKeysHook']
@@ -48,7 +49,7 @@ def test_recipe(config, arch, out_indices, D, dpr):
 
 @pytest.mark.parametrize('config', [SEG_B, SEG_L], ids=['base', 'large'])
 def test_full_size_model_predicts(config):
-    """Full-size model (random weights), one 64 x 64 image through the real data preprocessor and
+    """Full-size model (synthetic weights), one 64 x 64 image through the real data preprocessor and
     slide inference (a 512 crop covers it; 512 px inputs take too long on 2 CPU cores)."""
     from mmseg.registry import MODELS
     from mmseg.structures import SegDataSample
@@ -56,8 +57,7 @@ def test_full_size_model_predicts(config):
     import addp_mm.seg  # noqa: F401
     cfg = Config.fromfile(config)
     cfg.model.backbone.init_cfg = None
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
+    model = build_full_size(MODELS, cfg.model)
     model.eval()
     D = cfg.model.neck.embed_dim
     assert model.backbone.pos_embed.shape == (1, 1 + 32 * 32, D)
@@ -104,15 +104,8 @@ def tiny_config(data_root: str, work_dir: str, backbone_file: str) -> Config:
 
 
 def test_tiny_variant_trains_and_evaluates(tiny_ade, tmp_path):
-    from mmengine.runner import Runner
     backbone_file = save_random_backbone(str(tmp_path / 'backbone.pth'), 64, 4, 4)
-    cfg = tiny_config(tiny_ade, str(tmp_path / 'work'), backbone_file)
-    runner = Runner.from_cfg(cfg)
-    runner.train()
-    assert runner.iter == 2
-    # CheckPretrainedKeysHook ran before the first iteration and found every backbone tensor
-    check = next(h for h in runner.hooks if type(h).__name__ == 'CheckPretrainedKeysHook')
-    assert check.reports['backbone']['missing'] == []
+    runner = train_two_iterations(tiny_config(tiny_ade, str(tmp_path / 'work'), backbone_file))
     for key in ('loss', 'decode.loss_ce', 'aux.loss_ce'):
         value = runner.message_hub.get_scalar(f'train/{key}').current()
         assert math.isfinite(value) and value > 0, key
@@ -127,7 +120,7 @@ def test_tiny_variant_trains_and_evaluates(tiny_ade, tmp_path):
             expected = resize_pos_embed(expected, (16, 16), (4, 4), 'bicubic', 1)
         torch.testing.assert_close(v, expected, atol=1e-6, rtol=0, msg=k)
     # layer-wise lr decay 0.65 over 4 blocks: stem x 0.65^5, block i x 0.65^(4 - i), heads x 1
-    lrs = {p: g['lr'] for g in runner.optim_wrapper.optimizer.param_groups for p in g['params']}
+    lrs = param_lrs(runner)
     head_lr = lrs[model.decode_head.conv_seg.weight]
     assert lrs[model.auxiliary_head.conv_seg.weight] == pytest.approx(head_lr)
     for i in range(4):

@@ -10,6 +10,7 @@ from addp_mm.engine.hooks.check_pretrained_keys_hook import check_pretrained_key
 from addp_mm.utils.checkpoint import load_checkpoint_file
 
 from ..conftest import assert_close_rel
+from ..test_det.conftest import release_backbone_shapes
 from .conftest import SEG_B, SEG_L
 
 
@@ -88,16 +89,11 @@ def test_wrong_checkpoints_fail_the_key_check(reference, converted_fixture, tmp_
 @pytest.mark.parametrize('config', [SEG_B, SEG_L], ids=['base', 'large'])
 def test_converted_release_keys_match_full_size_backbone(config):
     """At full size the backbone needs exactly the tensors of a converted release."""
-    from mmpretrain.registry import MODELS as PRETRAIN_MODELS
     from mmseg.registry import MODELS
-    from addp_mm.utils.convert import to_backbone_state_dict
     cfg = Config.fromfile(config).model.backbone
     with torch.device('meta'):
         seg = MODELS.build(cfg)
-    pre = PRETRAIN_MODELS.build(dict(type='ADDPViT', _scope_='mmpretrain', arch=cfg.arch,
-                                     img_size=256))
-    converted = to_backbone_state_dict({'backbone.' + k: v for k, v in pre.state_dict().items()})
-    expected = {k[len('backbone.'):]: v.shape for k, v in converted.items()}
+    expected = release_backbone_shapes(cfg.arch)
     ours = {k: v.shape for k, v in seg.state_dict().items()}
     assert set(ours) == set(expected)
     D = ours['cls_token'][-1]
