@@ -15,13 +15,14 @@ from addp_mm.utils.weights import extract_state_dict
 from ..conftest import assert_close_rel, reference_model_cfg
 
 
-def generator_cfg(config: dict, checkpoint: str) -> dict:
+def generator_cfg(config: dict, checkpoint: str, channels_last: bool = False) -> dict:
     """An ADDPGenerator config with the fixture's sizes and generation settings."""
     parts = reference_model_cfg(config)
     return dict(type='ADDPGenerator', backbone=parts['backbone'], neck=parts['neck'],
                 head=parts['head'], vqgan=parts['target_generator']['vqgan'],
                 checkpoint=checkpoint, num_steps=config['gen_num_iter'],
-                schedule=config['gen_schedule'], sampling='argmax', choice_temperature=0.)
+                schedule=config['gen_schedule'], sampling='argmax', choice_temperature=0.,
+                channels_last=channels_last)
 
 
 @pytest.fixture(scope='module')
@@ -34,11 +35,12 @@ def converted(reference, tmp_path_factory):
     return str(path)
 
 
-@pytest.fixture(scope='module')
-def generator(reference, converted):
+@pytest.fixture(scope='module', params=[False, True], ids=['nchw', 'channels_last'])
+def generator(reference, converted, request):
+    """The generator; also with the channels-last VQGAN decoder the configs use."""
     from mmagic.registry import MODELS
     import addp_mm.generation  # noqa: F401
-    return MODELS.build(generator_cfg(reference.config, converted))
+    return MODELS.build(generator_cfg(reference.config, converted, channels_last=request.param))
 
 
 def assert_equal_or_tie(ours: torch.Tensor, ref: torch.Tensor, scores: torch.Tensor,

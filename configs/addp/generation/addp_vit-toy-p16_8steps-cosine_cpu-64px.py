@@ -21,6 +21,7 @@ model = dict(
     choice_temperature=6.0,
     temperature_strategy='dynamic',
     sampling='categorical',
+    channels_last=True,
     data_preprocessor=dict(type='DataPreprocessor'))
 
 # A small evaluation: 16 images, FID against whatever images are in `real_data_root`.
