@@ -16,8 +16,8 @@ from mmpretrain.registry import MODELS
 from ..utils.frozen import FrozenMixin
 
 
-def _norm(channels: int) -> nn.GroupNorm:
-    return nn.GroupNorm(32, channels, eps=1e-6, affine=True)
+def _norm(channels: int, groups: int = 32) -> nn.GroupNorm:
+    return nn.GroupNorm(groups, channels, eps=1e-6, affine=True)
 
 
 class ResBlock(nn.Module):
@@ -28,11 +28,12 @@ class ResBlock(nn.Module):
     ``shortcut(h) + h``; kept here for weight compatibility.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, dropout: float = 0.) -> None:
+    def __init__(self, in_channels: int, out_channels: int, dropout: float = 0.,
+                 norm_groups: int = 32) -> None:
         super().__init__()
-        self.norm1 = _norm(in_channels)
+        self.norm1 = _norm(in_channels, norm_groups)
         self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False)
-        self.norm2 = _norm(out_channels)
+        self.norm2 = _norm(out_channels, norm_groups)
         self.dropout = nn.Dropout(dropout)
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
         if in_channels != out_channels:
@@ -50,10 +51,10 @@ class ResBlock(nn.Module):
 
 class _Mid(nn.Module):
 
-    def __init__(self, channels: int, dropout: float) -> None:
+    def __init__(self, channels: int, dropout: float, norm_groups: int = 32) -> None:
         super().__init__()
-        self.block_1 = ResBlock(channels, channels, dropout)
-        self.block_2 = ResBlock(channels, channels, dropout)
+        self.block_1 = ResBlock(channels, channels, dropout, norm_groups)
+        self.block_2 = ResBlock(channels, channels, dropout, norm_groups)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.block_2(self.block_1(x))
@@ -73,7 +74,7 @@ class VQEncoder(nn.Module):
     """Image (B, 3, H, W) in [0, 1] -> latent (B, z_channels, H / 2^(L-1), W / 2^(L-1))."""
 
     def __init__(self, ch: int, ch_mult: Sequence[int], num_res_blocks: int, in_channels: int,
-                 z_channels: int, dropout: float) -> None:
+                 z_channels: int, dropout: float, norm_groups: int = 32) -> None:
         super().__init__()
         self.conv_in = nn.Conv2d(in_channels, ch, 3, padding=1, bias=False)
         self.down = nn.ModuleList()
@@ -82,12 +83,12 @@ class VQEncoder(nn.Module):
             level = nn.Module()
             blocks = []
             for _ in range(num_res_blocks):
-                blocks.append(ResBlock(in_ch, ch * mult, dropout))
+                blocks.append(ResBlock(in_ch, ch * mult, dropout, norm_groups))
                 in_ch = ch * mult
             level.block = nn.ModuleList(blocks)
             self.down.append(level)
-        self.mid = _Mid(in_ch, dropout)
-        self.norm_out = _norm(in_ch)
+        self.mid = _Mid(in_ch, dropout, norm_groups)
+        self.norm_out = _norm(in_ch, norm_groups)
         self.conv_out = nn.Conv2d(in_ch, z_channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -105,24 +106,24 @@ class VQDecoder(nn.Module):
     """Latent (B, z_channels, h, w) -> image (B, out_ch, h * 2^(L-1), w * 2^(L-1)), not clamped."""
 
     def __init__(self, ch: int, ch_mult: Sequence[int], num_res_blocks: int, out_ch: int,
-                 z_channels: int, dropout: float) -> None:
+                 z_channels: int, dropout: float, norm_groups: int = 32) -> None:
         super().__init__()
         in_ch = ch * ch_mult[-1]
         self.conv_in = nn.Conv2d(z_channels, in_ch, 3, padding=1)
-        self.mid = _Mid(in_ch, dropout)
+        self.mid = _Mid(in_ch, dropout, norm_groups)
         up = []
         for i in reversed(range(len(ch_mult))):
             level = nn.Module()
             blocks = []
             for _ in range(num_res_blocks):
-                blocks.append(ResBlock(in_ch, ch * ch_mult[i], dropout))
+                blocks.append(ResBlock(in_ch, ch * ch_mult[i], dropout, norm_groups))
                 in_ch = ch * ch_mult[i]
             level.block = nn.ModuleList(blocks)
             if i != 0:
                 level.upsample = _Upsample(in_ch)
             up.insert(0, level)  # keep the official indexing: up[0] is the full-resolution level
         self.up = nn.ModuleList(up)
-        self.norm_out = _norm(in_ch)
+        self.norm_out = _norm(in_ch, norm_groups)
         self.conv_out = nn.Conv2d(in_ch, out_ch, 3, padding=1)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -193,6 +194,10 @@ class VQGAN(BaseModule):
         in_channels (int): Input channels. Defaults to 3.
         out_ch (int): Output channels. Defaults to 3.
         dropout (float): ResBlock dropout. Defaults to 0.
+        norm_groups (int): GroupNorm groups. The released model has 32 groups of 4 channels at
+            ch 128; a narrower network needs fewer groups (ch 32: 8), since GroupNorm with one
+            channel per group normalises away each image's per-channel means (its colours).
+            Defaults to 32.
         init_cfg (dict, optional): mmengine initialisation config.
     """
 
@@ -207,13 +212,14 @@ class VQGAN(BaseModule):
                  in_channels: int = 3,
                  out_ch: int = 3,
                  dropout: float = 0.,
+                 norm_groups: int = 32,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if embed_dim != z_channels:
             raise ValueError(f'embed_dim ({embed_dim}) must equal z_channels ({z_channels}): the '
                              'MaskGIT VQGAN has no quant_conv.')
-        if ch % 32:
-            raise ValueError(f'ch ({ch}) must be a multiple of 32 (GroupNorm with 32 groups).')
+        if ch % norm_groups:
+            raise ValueError(f'ch ({ch}) must be a multiple of norm_groups ({norm_groups}).')
         self.n_embed = n_embed
         self.embed_dim = embed_dim
         self.resolution = resolution
@@ -221,8 +227,10 @@ class VQGAN(BaseModule):
         if resolution % self.downsample:
             raise ValueError(f'resolution ({resolution}) must be divisible by the downsampling '
                              f'2^(len(ch_mult) - 1) = {self.downsample}.')
-        self.encoder = VQEncoder(ch, ch_mult, num_res_blocks, in_channels, z_channels, dropout)
-        self.decoder = VQDecoder(ch, ch_mult, num_res_blocks, out_ch, z_channels, dropout)
+        self.encoder = VQEncoder(ch, ch_mult, num_res_blocks, in_channels, z_channels, dropout,
+                                 norm_groups)
+        self.decoder = VQDecoder(ch, ch_mult, num_res_blocks, out_ch, z_channels, dropout,
+                                 norm_groups)
         self.quantize = VectorQuantizer(n_embed, embed_dim)
 
     @property
@@ -329,11 +337,12 @@ class VQGANTokenizer(FrozenMixin, VQGAN):
                  in_channels: int = 3,
                  out_ch: int = 3,
                  dropout: float = 0.,
+                 norm_groups: int = 32,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(ch=ch, ch_mult=ch_mult, num_res_blocks=num_res_blocks,
                          z_channels=z_channels, embed_dim=embed_dim, n_embed=n_embed,
                          resolution=resolution, in_channels=in_channels, out_ch=out_ch,
-                         dropout=dropout, init_cfg=init_cfg)
+                         dropout=dropout, norm_groups=norm_groups, init_cfg=init_cfg)
         self.checkpoint = checkpoint
         self.freeze()
 

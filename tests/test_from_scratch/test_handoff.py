@@ -1,0 +1,67 @@
+"""The documented path: stage-1 checkpoint -> stage 2 -> stage-2 checkpoint -> ADDP pre-training,
+each hand-off made by a config field, and the demo's stage runner."""
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+
+import addp_mm  # noqa: F401
+from addp_mm.demo.stages import run_stage, set_max_iters
+from addp_mm.utils.checkpoint import load_checkpoint_file
+
+from .conftest import config_path, read_log
+
+
+def test_addp_pretraining_from_the_first_two_stages(demo_run):
+    """The demo trained stage 3 with the stage-1 and stage-2 checkpoints as config fields."""
+    stage1, stage2, stage3 = demo_run['tokenizer'], demo_run['predictor'], demo_run['addp']
+    ckpt = stage3['ckpt']
+    log = read_log(stage3['work_dir'])
+    assert len(log) == stage3['iters'] and all(r['loss'] > 0 for r in log)
+
+    sd3 = load_checkpoint_file(ckpt)['state_dict']
+    sd1 = load_checkpoint_file(stage1['ckpt'])['state_dict']
+    sd2 = load_checkpoint_file(stage2['ckpt'])['state_dict']
+    vq = {k[len('target_generator.vqgan.'):]: v for k, v in sd3.items()
+          if k.startswith('target_generator.vqgan.')}
+    pred = {k[len('target_generator.predictor.'):]: v for k, v in sd3.items()
+            if k.startswith('target_generator.predictor.')}
+    # the frozen parts of ADDP are exactly the stage-1 tokenizer and the stage-2 network,
+    # untouched by ADDP training
+    assert vq and set(vq) == {k[len('vqgan.'):] for k in sd1 if k.startswith('vqgan.')}
+    assert all(torch.equal(v, sd1['vqgan.' + k]) for k, v in vq.items())
+    assert pred and set(pred) == {k[len('backbone.'):] for k in sd2 if k.startswith('backbone.')}
+    assert all(torch.equal(v, sd2['backbone.' + k]) for k, v in pred.items())
+    # the trainable part did train
+    assert any(k.startswith('backbone.layers.') for k in sd3)
+
+
+def test_wrong_stage_checkpoint_is_a_clear_error(demo_run):
+    stage1 = demo_run['tokenizer']
+    """The predictor field given the tokenizer checkpoint (a likely slip) fails loudly."""
+    from mmpretrain.registry import MODELS
+    cfg = Config.fromfile(config_path('addp'))
+    pred = MODELS.build(dict(cfg.model.target_generator.predictor, checkpoint=stage1['ckpt']))
+    with pytest.raises(KeyError, match='MAGE token predictor'):
+        pred.init_weights()
+    tok = MODELS.build(dict(cfg.model.target_generator.vqgan, checkpoint='no/such/file.pth'))
+    with pytest.raises(FileNotFoundError, match='no/such/file.pth'):
+        tok.init_weights()
+
+
+def test_stage_runner_skips_finished_stages_and_rescales_schedules(tmp_path, capsys):
+    cfg = Config.fromfile(config_path('tokenizer'))
+    set_max_iters(cfg, 40)
+    assert cfg.train_cfg.max_iters == 40
+    assert [(s['begin'], s['end']) for s in cfg.param_scheduler] == [(0, 2), (2, 40)]
+    assert cfg.param_scheduler[1]['T_max'] == 38
+    assert cfg.default_hooks.checkpoint.interval == 40
+    set_max_iters(cfg, 3)
+    assert [(s['begin'], s['end']) for s in cfg.param_scheduler] == [(0, 1), (1, 3)]
+
+    done = tmp_path / 'iter_7.pth'
+    done.write_bytes(b'')
+    assert run_stage('x', config_path('tokenizer'), str(tmp_path), 7) == str(done)
+    assert 'skipping' in capsys.readouterr().out
+    assert not osp.exists(tmp_path / 'vis_data')
