@@ -94,7 +94,15 @@ class WindowTransformerBlock(TransformerBlock):
         self.window_size = window_size
 
     def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
-        """Args: x (B, H*W, D) row-major tokens; hw = (H, W). Returns (B, H*W, D)."""
+        """Run the block.
+
+        Args:
+            x (Tensor): (B, H*W, D) tokens in row-major order.
+            hw (tuple[int, int]): The token grid (H, W).
+
+        Returns:
+            Tensor: (B, H*W, D).
+        """
         if self.window_size == 0:
             return super().forward(x)
         B, N, D = x.shape
@@ -208,8 +216,8 @@ class ADDPViTDet(BaseModule):
         if key not in state_dict or state_dict[key].shape == self.pos_embed.shape:
             return
         src = state_dict[key]
-        side = int(math.isqrt(src.shape[1] - 1))
-        if src.ndim != 3 or side * side != src.shape[1] - 1 or src.shape[2] != self.embed_dims:
+        side = math.isqrt(max(src.shape[1] - 1, 0)) if src.ndim == 3 else 0
+        if side == 0 or side * side != src.shape[1] - 1 or src.shape[2] != self.embed_dims:
             return  # not a (1, 1 + s^2, D) tensor: leave it to load_state_dict to report
         state_dict[key] = resize_pos_embed(src, (side, side), self.pretrain_grid, mode='bicubic',
                                            num_extra_tokens=1)

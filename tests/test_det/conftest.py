@@ -73,6 +73,22 @@ def build_full_size(registry, model_cfg) -> torch.nn.Module:
     return model
 
 
+def check_metafile(configs, metric: str, paper_values) -> None:
+    """The folder's metafile.yml lists exactly ``configs`` (existing paths, README links) with the
+    paper's ``metric`` values, in order."""
+    import yaml
+    folder = osp.dirname(configs[0])
+    with open(osp.join(folder, 'metafile.yml')) as f:
+        models = yaml.safe_load(f)['Models']
+    with open(osp.join(folder, 'README.md')) as f:
+        readme = f.read()
+    assert [m['Name'] for m in models] == [osp.splitext(osp.basename(c))[0] for c in configs]
+    for m in models:
+        assert osp.isfile(osp.join(REPO_ROOT, m['Config'])), m['Config']
+        assert f"(./{m['Name']}.py)" in readme, m['Name']
+    assert [m['Results'][0]['Metrics'][metric] for m in models] == list(paper_values)
+
+
 def train_two_iterations(cfg):
     """Train a tiny config (2 iterations) with the real Runner; return the Runner.
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from .conftest import (CLASSES, DET_B, DET_L, build_full_size, param_lrs, save_random_backbone,
-                       train_two_iterations)
+from .conftest import (CLASSES, DET_B, DET_L, build_full_size, check_metafile, param_lrs,
+                       save_random_backbone, train_two_iterations)
 
 IMG = 128  # the tiny variant's LSJ crop size (8 x 8 tokens: 2 x 2 windows of 4)
 
@@ -168,15 +168,4 @@ def test_tiny_variant_trains_and_evaluates(tiny_coco, tmp_path):
 
 
 def test_metafile_and_readme_list_the_configs():
-    import yaml
-    folder = osp.dirname(DET_B)
-    with open(osp.join(folder, 'metafile.yml')) as f:
-        models = yaml.safe_load(f)['Models']
-    with open(osp.join(folder, 'README.md')) as f:
-        readme = f.read()
-    assert {m['Name'] for m in models} == {osp.splitext(osp.basename(c))[0] for c in (DET_B, DET_L)}
-    for m in models:
-        assert osp.isfile(osp.join(osp.dirname(osp.dirname(osp.dirname(osp.dirname(folder)))),
-                                   m['Config'])), m['Config']
-        assert f"(./{m['Name']}.py)" in readme
-    assert [m['Results'][0]['Metrics']['box AP'] for m in models] == [51.7, 54.6]
+    check_metafile((DET_B, DET_L), 'box AP', (51.7, 54.6))

@@ -7,8 +7,8 @@ import torch
 from mmengine.config import Config
 from mmpretrain.models.utils import resize_pos_embed
 
-from ..test_det.conftest import (build_full_size, param_lrs, save_random_backbone,
-                                 train_two_iterations)
+from ..test_det.conftest import (build_full_size, check_metafile, param_lrs,
+                                 save_random_backbone, train_two_iterations)
 from .conftest import SEG_B, SEG_L
 
 CROP = 64  # the tiny variant's crop (4 x 4 tokens)
@@ -142,17 +142,4 @@ def test_tiny_variant_trains_and_evaluates(tiny_ade, tmp_path):
 
 
 def test_metafile_and_readme_list_the_configs():
-    import os.path as osp
-
-    import yaml
-    folder = osp.dirname(SEG_B)
-    with open(osp.join(folder, 'metafile.yml')) as f:
-        models = yaml.safe_load(f)['Models']
-    with open(osp.join(folder, 'README.md')) as f:
-        readme = f.read()
-    assert {m['Name'] for m in models} == {osp.splitext(osp.basename(c))[0] for c in (SEG_B, SEG_L)}
-    for m in models:
-        assert osp.isfile(osp.join(osp.dirname(osp.dirname(osp.dirname(osp.dirname(folder)))),
-                                   m['Config'])), m['Config']
-        assert f"(./{m['Name']}.py)" in readme
-    assert [m['Results'][0]['Metrics']['mIoU'] for m in models] == [48.1, 54.3]
+    check_metafile((SEG_B, SEG_L), 'mIoU', (48.1, 54.3))
