@@ -77,20 +77,39 @@ def _load_tool(name):
     return module
 
 
-def test_train_amp_and_test(tmp_path):
+def test_test_tool_evaluates_a_runner_checkpoint(tmp_path):
+    """tools/test.py loads a Runner checkpoint (load_from) and dumps predictions. The checkpoint
+    comes from a Runner built in this process by tools/train.py's own merge_args (training through
+    the tool as a subprocess, with --resume and --amp: tests/test_distributed)."""
+    from mmengine.config import Config
+    from mmengine.logging import MessageHub, MMLogger
+    from mmengine.registry import DefaultScope
+    from mmengine.runner import Runner
+    from mmengine.visualization import Visualizer
     config = _write_config(tmp_path, 'mmpretrain')
     work_dir = tmp_path / 'work'
-
-    # 1) 2 iterations; --amp on a CPU-only machine trains with bf16 autocast.
-    #    (Resume through tools/train.py --resume: tests/test_distributed.)
-    out = _run([sys.executable, str(ROOT / 'tools' / 'train.py'), str(config), '--work-dir',
-                str(work_dir), '--amp'], cwd=tmp_path)
-    assert 'training with bfloat16 autocast on the CPU' in out
-    assert "type='AutocastOptimWrapper'" in out and "dtype='bfloat16'" in out  # the config dump
+    train = _load_tool('train')
+    args = train.parse_args([str(config), '--work-dir', str(work_dir), '--amp'])
+    classes = (DefaultScope, MessageHub, MMLogger, Visualizer)
+    saved = {cls: cls._instance_dict.copy() for cls in classes}
+    try:
+        with pytest.warns(UserWarning, match='bfloat16 autocast on the CPU'):
+            cfg = train.merge_args(Config.fromfile(str(config)), args)
+        runner = Runner.from_cfg(cfg)
+        runner.train()
+        assert type(runner.optim_wrapper).__name__ == 'AutocastOptimWrapper'
+    finally:  # put back the global mmengine instances for later tests; close the log file
+        for name, logger in MMLogger._instance_dict.items():
+            if name not in saved[MMLogger]:
+                for handler in list(logger.handlers):
+                    handler.close()
+                    logger.removeHandler(handler)
+        for cls in classes:
+            cls._instance_dict.clear()
+            cls._instance_dict.update(saved[cls])
     assert (work_dir / 'iter_2.pth').is_file()
     assert (work_dir / 'done_rank0_iter2_world1').is_file()
 
-    # 2) tools/test.py loads the Runner checkpoint (load_from) and dumps predictions.
     out_file = tmp_path / 'preds.pkl'
     _run([sys.executable, str(ROOT / 'tools' / 'test.py'), str(config),
           str(work_dir / 'iter_2.pth'), '--work-dir', str(tmp_path / 'test_work'), '--out',
