@@ -4,6 +4,8 @@
 # Multi-node: set NNODES, NODE_RANK, MASTER_ADDR (and PORT) on every node.
 # Without GPUs, tools/train.py runs CPU processes with the gloo backend.
 # PYTHON selects the interpreter (default: python).
+# torchrun forwards a SIGTERM to every worker's process group and kills them 30 s later;
+# FaultToleranceHook saves the current iteration in that window. Relaunch with --resume.
 set -euo pipefail
 
 if [[ $# -lt 2 ]]; then

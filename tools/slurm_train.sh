@@ -3,6 +3,11 @@
 #   [GPUS=8] [GPUS_PER_NODE=8] [CPUS_PER_TASK=5] [SRUN_ARGS=...] \
 #     tools/slurm_train.sh PARTITION JOB_NAME CONFIG WORK_DIR [train.py args]
 # PYTHON selects the interpreter (default: python).
+#
+# Preemption / time limits: Slurm sends SIGTERM, waits KillWait (often 30 s), then SIGKILL.
+# FaultToleranceHook (added by tools/train.py) saves the current iteration on SIGTERM and exits 0.
+# Pass --resume so a requeued or resubmitted job continues from the newest complete checkpoint,
+# and ask for an earlier warning if saving takes long, e.g. SRUN_ARGS="--signal=TERM@120".
 set -euo pipefail
 set -x
 
