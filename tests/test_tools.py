@@ -188,7 +188,8 @@ def test_amp_on_cpu_is_bf16_autocast(monkeypatch):
     from addp_mm.utils import runtime
     monkeypatch.setattr(runtime, 'amp_device_available', lambda: False)
     # A config that asks for fp16 AMP itself (the ADDP recipe), without --amp.
-    cfg = ConfigDict(optim_wrapper=dict(type='AmpOptimWrapper', loss_scale=dict(growth_interval=500),
+    cfg = ConfigDict(optim_wrapper=dict(type='AmpOptimWrapper',
+                                        loss_scale=dict(growth_interval=500),
                                         optimizer=dict(type='AdamW', lr=1e-3)))
     with pytest.warns(UserWarning, match='bfloat16 autocast on the CPU'):
         runtime.setup_amp(cfg, enable=False)

@@ -80,7 +80,7 @@ def merge_args(cfg, args):
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
 
-    # After --cfg-options, so overrides of optim_wrapper / env_cfg / work_dir are taken into account.
+    # After --cfg-options, so overrides of optim_wrapper / env_cfg / work_dir are honoured.
     setup_amp(cfg, args.amp)
     resolve_auto_resume(cfg)
     return cfg

@@ -14,11 +14,11 @@ import threading
 from typing import Any, Dict, Optional, Sequence
 
 import torch
+from mmengine.dataset import InfiniteSampler
 from mmengine.dist import all_reduce, barrier, get_dist_info, is_main_process
 from mmengine.hooks import CheckpointHook, Hook
 from mmengine.registry import HOOKS
 from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
-from mmengine.dataset import InfiniteSampler
 
 from ..fileio import atomic_write, find_resumable_checkpoint
 from ..resume import (RESUME_STATE_KEY, SkipSampler, base_sampler, capture_rng_state,
@@ -107,16 +107,16 @@ class FaultToleranceHook(Hook):
       :class:`TrainingInterrupted` (exit status ``exit_code``). DataLoader workers ignore these
       signals unless the trainer sends them, so a signal to the whole process group (Slurm,
       torchrun) cannot kill them and abort the save.
-    * **Exact resume.** Every checkpoint gets a ``resume_state`` entry (sampler seed, batches done in
-      the current epoch, data layout and, in single-process runs, the torch/numpy/random generator
-      states). On resume the sampler seed is restored; the data already trained on is skipped by
-      advancing the sampler without loading it (``InfiniteSampler`` in ``IterBasedTrainLoop``; any
-      sampler mid-epoch in ``EpochBasedTrainLoop``, where mmengine would repeat the epoch's first
-      batches); and the generator states are put back right before the first batch is drawn. A
-      single-process run killed and resumed then produces the same weights as an uninterrupted one
-      when ``num_workers=0`` (worker processes restart their own generators from the seed).
-      Distributed runs resume with the same data order; their generator states are not stored
-      (checkpoints are written by rank 0 only).
+    * **Exact resume.** Every checkpoint gets a ``resume_state`` entry (sampler seed, batches done
+      in the current epoch, data layout and, in single-process runs, the torch/numpy/random
+      generator states). On resume the sampler seed is restored; the data already trained on is
+      skipped by advancing the sampler without loading it (``InfiniteSampler`` in
+      ``IterBasedTrainLoop``; any sampler mid-epoch in ``EpochBasedTrainLoop``, where mmengine
+      would repeat the epoch's first batches); and the generator states are put back right before
+      the first batch is drawn. A single-process run killed and resumed then produces the same
+      weights as an uninterrupted one when ``num_workers=0`` (worker processes restart their own
+      generators from the seed). Distributed runs resume with the same data order; their
+      generator states are not stored (checkpoints are written by rank 0 only).
     * **Safe auto-resume.** Before an auto-resume (``resume=True`` without ``load_from``) the
       checkpoint named by ``last_checkpoint`` is checked; if it is missing or incomplete the newest
       complete one is used (:func:`addp_mm.engine.fileio.find_resumable_checkpoint`).

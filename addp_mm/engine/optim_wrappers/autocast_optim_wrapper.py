@@ -59,7 +59,7 @@ class AutocastOptimWrapper(OptimWrapper):
         """
         device_type = self.device_type or _model_device_type(model)
         if device_type == 'cuda' and not torch.cuda.is_bf16_supported():
-            raise RuntimeError('this GPU does not support bfloat16; use '
-                               "`optim_wrapper.type='AmpOptimWrapper'` (float16 with loss scaling).")
+            raise RuntimeError("this GPU does not support bfloat16; use `optim_wrapper.type="
+                               "'AmpOptimWrapper'` (float16 with loss scaling).")
         with super().optim_context(model), torch.autocast(device_type, dtype=self.cast_dtype):
             yield
