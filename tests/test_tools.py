@@ -82,31 +82,18 @@ def test_test_tool_evaluates_a_runner_checkpoint(tmp_path):
     comes from a Runner built in this process by tools/train.py's own merge_args (training through
     the tool as a subprocess, with --resume and --amp: tests/test_distributed)."""
     from mmengine.config import Config
-    from mmengine.logging import MessageHub, MMLogger
-    from mmengine.registry import DefaultScope
     from mmengine.runner import Runner
-    from mmengine.visualization import Visualizer
+    from tests.test_distributed.helpers import mmengine_globals_restored
     config = _write_config(tmp_path, 'mmpretrain')
     work_dir = tmp_path / 'work'
     train = _load_tool('train')
     args = train.parse_args([str(config), '--work-dir', str(work_dir), '--amp'])
-    classes = (DefaultScope, MessageHub, MMLogger, Visualizer)
-    saved = {cls: cls._instance_dict.copy() for cls in classes}
-    try:
+    with mmengine_globals_restored():
         with pytest.warns(UserWarning, match='bfloat16 autocast on the CPU'):
             cfg = train.merge_args(Config.fromfile(str(config)), args)
         runner = Runner.from_cfg(cfg)
         runner.train()
         assert type(runner.optim_wrapper).__name__ == 'AutocastOptimWrapper'
-    finally:  # put back the global mmengine instances for later tests; close the log file
-        for name, logger in MMLogger._instance_dict.items():
-            if name not in saved[MMLogger]:
-                for handler in list(logger.handlers):
-                    handler.close()
-                    logger.removeHandler(handler)
-        for cls in classes:
-            cls._instance_dict.clear()
-            cls._instance_dict.update(saved[cls])
     assert (work_dir / 'iter_2.pth').is_file()
     assert (work_dir / 'done_rank0_iter2_world1').is_file()
 

@@ -80,22 +80,10 @@ def image_folder(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def restore_mmengine_globals():
-    """Put back mmengine's "current" DefaultScope/MessageHub/logger/visualizer after in-process
-    Runners, so later tests do not build under this module's scope; close their log files."""
-    from mmengine.logging import MessageHub, MMLogger
-    from mmengine.registry import DefaultScope
-    from mmengine.visualization import Visualizer
-    classes = (DefaultScope, MessageHub, MMLogger, Visualizer)
-    saved = {cls: cls._instance_dict.copy() for cls in classes}
-    yield
-    for cls in classes:
-        for name, inst in list(cls._instance_dict.items()):
-            if name not in saved[cls] and cls is MMLogger:
-                for handler in list(inst.handlers):
-                    handler.close()
-                    inst.removeHandler(handler)
-        cls._instance_dict.clear()
-        cls._instance_dict.update(saved[cls])
+    """Runners built in the test process leave mmengine's global state as it was."""
+    from .helpers import mmengine_globals_restored
+    with mmengine_globals_restored():
+        yield
 
 
 __all__ = ['ROOT', 'TOY_CONFIG', 'subprocess_env', 'run_tool', 'free_port', 'read_records',

@@ -7,7 +7,8 @@ import json
 import os
 import os.path as osp
 import signal
-from typing import Dict, List, Optional, Sequence
+from contextlib import contextmanager
+from typing import Dict, Iterator, List, Optional, Sequence
 
 import torch
 from mmengine.hooks import Hook
@@ -15,6 +16,28 @@ from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 
 from addp_mm.engine.resume import base_sampler
+
+
+@contextmanager
+def mmengine_globals_restored() -> Iterator[None]:
+    """Put back mmengine's "current" DefaultScope/MessageHub/logger/visualizer after Runners built
+    in the test process (so later tests do not build under their scope); close their log files."""
+    from mmengine.logging import MessageHub, MMLogger
+    from mmengine.registry import DefaultScope
+    from mmengine.visualization import Visualizer
+    classes = (DefaultScope, MessageHub, MMLogger, Visualizer)
+    saved = {cls: cls._instance_dict.copy() for cls in classes}
+    try:
+        yield
+    finally:
+        for name, logger in MMLogger._instance_dict.items():
+            if name not in saved[MMLogger]:
+                for handler in list(logger.handlers):
+                    handler.close()
+                    logger.removeHandler(handler)
+        for cls in classes:
+            cls._instance_dict.clear()
+            cls._instance_dict.update(saved[cls])
 
 
 def state_dict_sha(state_dict: Dict[str, torch.Tensor]) -> str:
