@@ -15,7 +15,7 @@ from mmagic.registry import MODELS
 from mmagic.structures import DataSample
 from mmpretrain.registry import MODELS as PRETRAIN_MODELS
 
-import addp_mm.models  # noqa: F401  (registers ADDPViT & co. in mmpretrain's MODELS)
+from .. import models  # noqa: F401  (registers ADDPViT & co. in mmpretrain's MODELS)
 from ..utils.checkpoint import load_checkpoint_file
 from ..utils.convert import convert_official_addp, is_official_addp
 from ..utils.weights import extract_state_dict
