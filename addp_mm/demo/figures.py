@@ -13,6 +13,8 @@ CELL_PX = 128
 #: Extra pixels around a grid for titles.
 TITLE_PX = 28
 LABEL_PX = 120
+#: Smallest width of a grid figure (room for its title).
+MIN_WIDTH_PX = 560
 #: Pixel size of :func:`plot_losses`.
 LOSS_FIG_PX = (1600, 400)
 
@@ -94,7 +96,7 @@ def plot_losses(stages: Dict[str, Optional[str]], path: str) -> str:
 
 def grid_size(rows: int, cols: int) -> Tuple[int, int]:
     """(width, height) in pixels of a :func:`save_grid` figure."""
-    return cols * CELL_PX + LABEL_PX, rows * CELL_PX + TITLE_PX * 2
+    return max(cols * CELL_PX + LABEL_PX, MIN_WIDTH_PX), rows * CELL_PX + TITLE_PX * 2
 
 
 def save_grid(rows: Sequence[torch.Tensor],

@@ -17,23 +17,26 @@ from .stages import latest_scalars, run_stage
 CONFIG_DIR = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs',
                       'addp', 'from_scratch')
 CONFIGS = dict(
-    tokenizer='vqgan_tiny-f8-c256_1xb8-cpu-400iter_imagefolder-64px.py',
-    predictor='mage_vit-tiny-p8_1xb32-cpu-300iter_imagefolder-64px.py',
-    addp='addp_vit-tiny-p8_1xb16-cpu-200iter_imagefolder-64px.py',
-    generation='addp_vit-tiny-p8_8steps-cosine_cpu-64px.py',
+    tokenizer='vqgan_tiny-f4-c256_1xb8-cpu-1000iter_imagefolder-32px.py',
+    predictor='mage_vit-tiny-p4_1xb32-cpu-300iter_imagefolder-32px.py',
+    addp='addp_vit-tiny-p4_1xb16-cpu-300iter_imagefolder-32px.py',
+    generation='addp_vit-tiny-p4_8steps-cosine_cpu-32px.py',
 )
 
 #: Run sizes. ``demo``: what ``make demo`` runs (minutes on 2 CPU cores); ``ci``: a few
 #: iterations per stage, to test the pipeline end to end.
 SIZES = {
-    'demo': dict(crops_per_photo=48, iters=dict(tokenizer=400, predictor=300, addp=200),
+    'demo': dict(crops_per_photo=48, iters=dict(tokenizer=1000, predictor=300, addp=300),
                  batch=dict(tokenizer=8, predictor=32, addp=16), log_interval=10,
                  num_samples=16, gen_steps=8, num_examples=4),
     'ci': dict(crops_per_photo=2, iters=dict(tokenizer=4, predictor=3, addp=3),
                batch=dict(tokenizer=4, predictor=4, addp=4), log_interval=1,
                num_samples=4, gen_steps=2, num_examples=2),
 }
-IMAGE_SIZE = 64
+IMAGE_SIZE = 32
+#: Side of the crops written to the image folder; the training pipelines take random 32x32 crops
+#: of them (RandomResizedCrop), the figures a resize of the whole crop.
+DATA_SIZE = 48
 #: Mask ratios shown in the x_t figure (ADDP trains on ratios in [0.5, 1)).
 XT_MASK_RATIO = (0.6, 0.7)
 
@@ -46,10 +49,13 @@ def _config(stage: str) -> str:
 
 
 def _load_images(paths: List[str]) -> torch.Tensor:
-    """PNG files -> (N, 3, H, W) RGB in [0, 1]."""
+    """PNG files -> (N, 3, IMAGE_SIZE, IMAGE_SIZE) RGB in [0, 1] (bicubic resize)."""
     import numpy as np
     from PIL import Image
-    arrays = [np.asarray(Image.open(p).convert('RGB'), dtype=np.float32) / 255. for p in paths]
+    arrays = [
+        np.asarray(Image.open(p).convert('RGB').resize((IMAGE_SIZE, IMAGE_SIZE), Image.BICUBIC),
+                   dtype=np.float32) / 255. for p in paths
+    ]
     return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
 
 
@@ -66,7 +72,8 @@ def train_all(work_dir: str, size: str = 'demo', seed: int = 0) -> Dict[str, str
     """
     s = SIZES[size]
     data_dir = osp.join(work_dir, 'data', 'images')
-    files = write_crops(data_dir, IMAGE_SIZE, s['crops_per_photo'], seed=seed)
+    files = write_crops(data_dir, DATA_SIZE, s['crops_per_photo'], seed=seed, min_frac=0.25,
+                        max_frac=0.8)
     print(f'[demo] data: {len(files)} crops of {len(PHOTOS)} scikit-image photos in {data_dir}',
           flush=True)
 

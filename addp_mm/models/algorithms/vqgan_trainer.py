@@ -238,9 +238,9 @@ class VQGANTrainer(BaseModel):
         first = bool(self.codebook_monitor.step == 0) and self.init_codebook_from_data
         latents = z.detach().permute(0, 2, 3, 1).reshape(-1, z.shape[1])
         restarts = self.codebook_monitor.restart(vq.codebook.data, latents, all_codes=first)
-        z_q, ids = vq.quantize(z)
-        rec = vq.decoder(z + (z_q - z).detach())  # straight-through estimator
-        return dict(rec=rec, z=z, z_q=z_q, ids=ids, restarts=torch.tensor(float(restarts)))
+        out = vq.forward_latents(z)
+        out['restarts'] = torch.tensor(float(restarts))
+        return out
 
     def _adversarial_now(self) -> bool:
         # the monitor's step counts finished steps; this one is step + 1

@@ -190,31 +190,13 @@ class MAGETokenPredictor(FrozenMixin, MAGEViT):
             release file (``token_predictor.*`` keys), a :class:`MAGE` Runner checkpoint
             (``backbone.*``) or an ADDP Runner checkpoint (``target_generator.predictor.*``). None
             keeps random weights (tests only).
-        Other args: as :class:`MAGEViT` (the sizes must be those of the checkpoint).
+        **kwargs: The sizes, as :class:`MAGEViT` (``embed_dims``, ``depth``, ``num_heads``,
+            ``decoder_depth``, ``decoder_num_heads``, ``codebook_size``, ``num_tokens``, ...);
+            they must be those of the checkpoint.
     """
 
-    def __init__(self,
-                 checkpoint: Optional[str] = None,
-                 embed_dims: int = 768,
-                 depth: int = 12,
-                 num_heads: int = 12,
-                 decoder_embed_dims: Optional[int] = None,
-                 decoder_depth: int = 8,
-                 decoder_num_heads: int = 16,
-                 mlp_ratio: float = 4.,
-                 codebook_size: int = 1024,
-                 num_tokens: int = 256,
-                 fake_class_label: int = 1100,
-                 mask_token_label: int = 2024,
-                 vocab_size: int = 2025,
-                 drop_rate: float = 0.1,
-                 init_cfg: Optional[dict] = None) -> None:
-        super().__init__(embed_dims=embed_dims, depth=depth, num_heads=num_heads,
-                         decoder_embed_dims=decoder_embed_dims, decoder_depth=decoder_depth,
-                         decoder_num_heads=decoder_num_heads, mlp_ratio=mlp_ratio,
-                         codebook_size=codebook_size, num_tokens=num_tokens,
-                         fake_class_label=fake_class_label, mask_token_label=mask_token_label,
-                         vocab_size=vocab_size, drop_rate=drop_rate, init_cfg=init_cfg)
+    def __init__(self, checkpoint: Optional[str] = None, **kwargs) -> None:
+        super().__init__(**kwargs)
         self.checkpoint = checkpoint
         self.freeze()
 

@@ -300,9 +300,19 @@ class VQGAN(BaseModule):
             ``ids`` (B, h*w) code ids.
         """
         self._check_size(images)
-        z = self.encoder(images)
+        return self.forward_latents(self.encoder(images))
+
+    def forward_latents(self, z: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """The part of :meth:`forward` after the encoder: quantize, then decode ``z + sg(z_q - z)``.
+
+        Args:
+            z (Tensor): (B, C, h, w) encoder output.
+
+        Returns:
+            dict: as :meth:`forward`.
+        """
         z_q, ids = self.quantize(z)
-        rec = self.decoder(z + (z_q - z).detach())
+        rec = self.decoder(z + (z_q - z).detach())  # straight-through estimator
         return dict(rec=rec, z=z, z_q=z_q, ids=ids)
 
 
@@ -321,28 +331,13 @@ class VQGANTokenizer(FrozenMixin, VQGAN):
             release), a :class:`VQGANTrainer` Runner checkpoint (``vqgan.*``), a :class:`MAGE` or
             ADDP Runner checkpoint (``target_generator.*`` / ``target_generator.vqgan.*``). None
             leaves random weights (tests only).
-        Other args: as :class:`VQGAN` (the sizes must be those of the checkpoint).
-        init_cfg (dict, optional): Not used for weights; pass ``checkpoint`` instead.
+        **kwargs: The sizes, as :class:`VQGAN` (``ch``, ``ch_mult``, ``num_res_blocks``,
+            ``z_channels``, ``embed_dim``, ``n_embed``, ``resolution``, ...); they must be those of
+            the checkpoint. ``init_cfg`` is not used for weights; pass ``checkpoint`` instead.
     """
 
-    def __init__(self,
-                 checkpoint: Optional[str] = None,
-                 ch: int = 128,
-                 ch_mult: Sequence[int] = (1, 1, 2, 2, 4),
-                 num_res_blocks: int = 2,
-                 z_channels: int = 256,
-                 embed_dim: int = 256,
-                 n_embed: int = 1024,
-                 resolution: int = 256,
-                 in_channels: int = 3,
-                 out_ch: int = 3,
-                 dropout: float = 0.,
-                 norm_groups: int = 32,
-                 init_cfg: Optional[dict] = None) -> None:
-        super().__init__(ch=ch, ch_mult=ch_mult, num_res_blocks=num_res_blocks,
-                         z_channels=z_channels, embed_dim=embed_dim, n_embed=n_embed,
-                         resolution=resolution, in_channels=in_channels, out_ch=out_ch,
-                         dropout=dropout, norm_groups=norm_groups, init_cfg=init_cfg)
+    def __init__(self, checkpoint: Optional[str] = None, **kwargs) -> None:
+        super().__init__(**kwargs)
         self.checkpoint = checkpoint
         self.freeze()
 

@@ -1,11 +1,11 @@
-# Generation with the tiny from-scratch ADDP (64x64 images, 8x8 tokens): 8 steps, cosine schedule,
+# Generation with the tiny from-scratch ADDP (32x32 images, 8x8 tokens): 8 steps, cosine schedule,
 # choice temperature 6.0 (dynamic), categorical sampling. Its sizes are those of
-# addp_vit-tiny-p8_1xb16-cpu-200iter_imagefolder-64px.py, whose checkpoints load here:
-#   python tools/generate.py configs/addp/from_scratch/addp_vit-tiny-p8_8steps-cosine_cpu-64px.py \
-#       work_dirs/addp_vit-tiny-p8_1xb16-cpu-200iter_imagefolder-64px/iter_200.pth \
+# addp_vit-tiny-p4_1xb16-cpu-300iter_imagefolder-32px.py, whose checkpoints load here:
+#   python tools/generate.py configs/addp/from_scratch/addp_vit-tiny-p4_8steps-cosine_cpu-32px.py \
+#       work_dirs/addp_vit-tiny-p4_1xb16-cpu-300iter_imagefolder-32px/iter_300.pth \
 #       --out work_dirs/samples --num 16 --grid work_dirs/samples/grid.png
 _base_ = [
-    './_base_/models/addp_vit-tiny-p8-64px.py',
+    './_base_/models/addp_vit-tiny-p4-32px.py',
     '../generation/_base_/gen_runtime_in1k-256px.py',
 ]
 

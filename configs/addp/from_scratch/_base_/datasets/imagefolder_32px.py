@@ -1,4 +1,4 @@
-# Any folder of images (searched recursively, no labels) at 64x64 for the CPU configs:
+# Any folder of images (searched recursively, no labels) at 32x32 for the CPU configs:
 # RandomResizedCrop (scale 0.5-1, bicubic) and horizontal flip; RGB in [0, 1]. Single-process
 # loading and an infinite sampler (iteration-based schedules).
 data_root = 'data/images'
@@ -15,7 +15,7 @@ train_dataloader = dict(
         with_label=False,
         pipeline=[
             dict(type='LoadImageFromFile'),
-            dict(type='RandomResizedCrop', scale=64, crop_ratio_range=(0.5, 1.0),
+            dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.5, 1.0),
                  backend='pillow', interpolation='bicubic'),
             dict(type='RandomFlip', prob=0.5),
             dict(type='PackInputs'),
