@@ -55,6 +55,8 @@ def build_generator(config, checkpoint: Optional[str], device: Union[str, torch.
         # 'random' weights are the same every time; the frozen VQGAN keeps PyTorch's
         # construction-time init, so the build is seeded too.
         torch.manual_seed(0)
+        # build in the config's scope, whatever scope an earlier Runner left current
+        model_cfg.setdefault('_scope_', cfg.get('default_scope', 'mmagic'))
         model = MODELS.build(model_cfg)
         if random_init:
             model.init_weights()

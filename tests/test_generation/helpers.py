@@ -24,7 +24,8 @@ def build_toy_generator(checkpoint=None, seed: int = 0, **overrides):
     # The frozen VQGAN keeps PyTorch's construction-time init, so seed the build as well.
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        model = MODELS.build(toy_model_cfg(checkpoint=checkpoint, **overrides))
+        model = MODELS.build(dict(toy_model_cfg(checkpoint=checkpoint, **overrides),
+                                  _scope_='mmagic'))
         if checkpoint is None:
             model.init_weights()
     return model.eval()

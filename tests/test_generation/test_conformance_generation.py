@@ -40,7 +40,8 @@ def generator(reference, converted, request):
     """The generator; also with the channels-last VQGAN decoder the configs use."""
     from mmagic.registry import MODELS
     import addp_mm.generation  # noqa: F401
-    return MODELS.build(generator_cfg(reference.config, converted, channels_last=request.param))
+    return MODELS.build(dict(generator_cfg(reference.config, converted,
+                                           channels_last=request.param), _scope_='mmagic'))
 
 
 def assert_equal_or_tie(ours: torch.Tensor, ref: torch.Tensor, scores: torch.Tensor,
@@ -108,6 +109,7 @@ def test_first_step_skips_the_encoder(reference, generator, monkeypatch):
 def test_official_release_loads_directly(reference, generator):
     """The official ADDP file (not converted) gives the same generator weights."""
     from mmagic.registry import MODELS
-    direct = MODELS.build(generator_cfg(reference.config, reference.path('addp.pth')))
+    direct = MODELS.build(dict(generator_cfg(reference.config, reference.path('addp.pth')),
+                               _scope_='mmagic'))
     for (k, a), b in zip(direct.state_dict().items(), generator.state_dict().values()):
         assert torch.equal(a, b), k
