@@ -1,7 +1,7 @@
 # addp_mm developer entry points.
 #   make install   set up ./.venv (scripts/install.sh; idempotent, seconds when up to date)
 #   make test      install, then run the test suite on the CPU
-#   make demo      (not implemented yet)
+#   make demo      install, then train the tiny ADDP stack on scikit-image photos and draw PNGs
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 PYTHON := .venv/bin/python
@@ -20,5 +20,7 @@ test: install
 	echo "[make] $$($(now)) tests: finished in $$(( $$(date +%s) - start )) s (exit $$rc)"; \
 	exit $$rc
 
-demo:
-	@echo "the demo is not implemented yet" >&2; exit 1
+demo: install
+	@start=$$(date +%s); echo "[make] $$($(now)) demo: start"; \
+	$(PYTHON) tools/demo.py --work-dir work_dirs/demo; \
+	echo "[make] $$($(now)) demo: done in $$(( $$(date +%s) - start )) s"
