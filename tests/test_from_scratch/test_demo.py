@@ -18,7 +18,7 @@ def test_demo_ci_size_writes_the_figures(demo_run):
         'reconstructions': grid_size(2, 8),  # 8 photos, originals and reconstructions
         'addp_step': grid_size(6, n),
         'samples': grid_size(1, k),
-        'inpainting': grid_size(4, n),
+        'inpainting': grid_size(5, n),
     }
     for name, size in expected.items():
         path = work_dir / 'figures' / f'{name}.png'

@@ -134,3 +134,12 @@ def test_runner_checkpoint_loads_as_the_frozen_predictor(demo_run):
     ids = torch.randint(0, 256, (2, 64))
     mask = (torch.rand(2, 64) < 0.6).float()
     assert torch.allclose(pred.predict(ids, mask), net.eval().predict(ids, mask), atol=1e-6)
+
+
+def test_tensor_mode_gives_codebook_logits():
+    model = build_mage().eval()
+    images = torch.rand(2, 3, 16, 16)
+    logits = model([images], mode='tensor')
+    assert logits.shape == (2, 16, 16)  # (B, L, codebook_size)
+    _, ids = model.target_generator.encode(images)
+    assert torch.allclose(logits, model.backbone(ids, torch.zeros_like(ids)))

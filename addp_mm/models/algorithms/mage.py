@@ -3,7 +3,7 @@
 ADDP needs a trained MAGE model as its frozen token predictor. This algorithm trains one on the
 tokens of a frozen VQGAN.
 """
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -104,9 +104,11 @@ class MAGE(BaseSelfSupervisor):
         rank = torch.rand(batch_size, num_tokens, device=device).argsort(1).argsort(1)
         return (rank < n_mask).float(), (rank < n_drop).float()
 
-    def extract_feat(self, inputs: torch.Tensor, **kwargs) -> torch.Tensor:
+    def extract_feat(self, inputs: Union[torch.Tensor, List[torch.Tensor]],
+                     **kwargs) -> torch.Tensor:
         """Codebook logits (B, L, K) of the unmasked token sequence of images (B, 3, H, W)."""
-        _, ids = self.target_generator.encode(inputs)
+        images = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
+        _, ids = self.target_generator.encode(images)
         return self.backbone(ids, torch.zeros_like(ids))
 
     def loss(self, inputs: List[torch.Tensor], data_samples: List[DataSample],

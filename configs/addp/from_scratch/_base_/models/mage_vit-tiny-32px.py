@@ -1,7 +1,7 @@
-# A tiny MAGE token predictor for CPUs (width 128, 4 + 2 blocks) on the 8x8 grid of the tiny
-# tokenizer. The vocabulary is the 256 codes + class slot + mask id (the release's 2025 entries
-# only matter to load the released weights). Shared by the tiny MAGE trainer and the frozen
-# predictor of the tiny ADDP config.
+# A tiny MAGE token predictor for CPUs (width 128, 4 + 2 blocks, no dropout) on the 8x8 grid of
+# the tiny tokenizer. The vocabulary is the 256 codes + class slot + mask id (the release's 2025
+# entries only matter to load the released weights). Shared by the tiny MAGE trainer and the
+# frozen predictor of the tiny ADDP config.
 predictor = dict(
     embed_dims=128,
     depth=4,
@@ -12,4 +12,5 @@ predictor = dict(
     num_tokens=64,
     vocab_size=258,
     fake_class_label=256,
-    mask_token_label=257)
+    mask_token_label=257,
+    drop_rate=0.)
