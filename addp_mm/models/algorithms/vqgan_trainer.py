@@ -61,7 +61,8 @@ class CodebookMonitor(nn.Module):
         return dict(codebook_usage=seen.float().mean(), codebook_perplexity=perplexity)
 
     @torch.no_grad()
-    def restart(self, codebook: torch.Tensor, latents: torch.Tensor, all_codes: bool = False) -> int:
+    def restart(self, codebook: torch.Tensor, latents: torch.Tensor,
+                all_codes: bool = False) -> int:
         """Re-initialise dead codes from random encoder outputs of the batch.
 
         Args:
@@ -272,7 +273,8 @@ class VQGANTrainer(BaseModel):
             # the generator's adversarial loss also left gradients in the discriminator
             d_wrapper.zero_grad()
             with d_wrapper.optim_context(self.discriminator):
-                loss_disc = hinge_d_loss(self.discriminator(images), self.discriminator(rec.detach()))
+                loss_disc = hinge_d_loss(self.discriminator(images),
+                                         self.discriminator(rec.detach()))
             d_wrapper.update_params(loss_disc)
             log_vars['loss_disc'] = loss_disc.detach()
         return log_vars

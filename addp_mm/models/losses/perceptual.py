@@ -1,4 +1,4 @@
-"""LPIPS-style perceptual loss on a VGG-16 whose weights come from local files (never downloaded)."""
+"""LPIPS perceptual loss on a VGG-16 whose weights come from local files (never downloaded)."""
 import os.path as osp
 from typing import List, Optional
 

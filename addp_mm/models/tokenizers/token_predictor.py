@@ -1,7 +1,8 @@
 """MAGE token predictor p(z_0 | visible tokens): trainable network and frozen wrapper.
 
 :class:`MAGEViT` is the network (trained from scratch by :class:`~addp_mm.models.algorithms.MAGE`);
-:class:`MAGETokenPredictor` is the same network, frozen, as ADDP uses it to make its training samples.
+:class:`MAGETokenPredictor` is the same network, frozen, as ADDP uses it to make its training
+samples.
 """
 from typing import Optional
 
@@ -26,7 +27,8 @@ class TokenEmbedding(nn.Module):
         drop_rate (float): Dropout. Defaults to 0.1.
     """
 
-    def __init__(self, vocab_size: int, embed_dims: int, seq_len: int, drop_rate: float = 0.1) -> None:
+    def __init__(self, vocab_size: int, embed_dims: int, seq_len: int,
+                 drop_rate: float = 0.1) -> None:
         super().__init__()
         self.word_embeddings = nn.Embedding(vocab_size, embed_dims)
         self.position_embeddings = nn.Embedding(seq_len, embed_dims)

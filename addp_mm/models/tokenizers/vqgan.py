@@ -1,6 +1,7 @@
-"""VQGAN tokenizer (MaskGIT architecture, as released with MAGE): trainable network and frozen wrapper.
+"""VQGAN tokenizer (MaskGIT architecture, as released with MAGE): network and frozen wrapper.
 
-:class:`VQGAN` is the network (trained from scratch by :class:`~addp_mm.models.algorithms.VQGANTrainer`);
+:class:`VQGAN` is the network (trained from scratch by
+:class:`~addp_mm.models.algorithms.VQGANTrainer`);
 :class:`VQGANTokenizer` is the same network, frozen, as used by MAGE and ADDP. Key names follow
 taming-transformers, so the official ``vqgan_jax_strongaug.ckpt`` and the checkpoints of the trainer
 both load into the frozen tokenizer.
