@@ -127,3 +127,16 @@ def test_toy_pretraining_checkpoint_loads_into_the_toy_generator(tmp_path):
     assert torch.equal(gen.neck.mask_token, addp.neck.mask_token)
     assert torch.equal(gen.vqgan.codebook, addp.target_generator.vqgan.codebook)
     assert gen.sample(image_seeds(0, [0]), num_steps=2)['images'].shape == (1, 3, 64, 64)
+
+
+def test_precision_checks(monkeypatch):
+    from addp_mm.generation import generator as gen_module
+    model = build_toy_generator(precision='bf16')
+    monkeypatch.setattr(gen_module, '_cpu_has_native_bf16', lambda: False)
+    with pytest.warns(UserWarning, match='without native bf16'):
+        model.autocast()
+    model.precision = 'fp16'
+    with pytest.raises(ValueError, match='needs a CUDA device'):
+        model.autocast()
+    with pytest.raises(ValueError, match='precision must be one of'):
+        build_toy_generator(precision='int8')
