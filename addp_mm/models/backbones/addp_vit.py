@@ -7,7 +7,7 @@ from mmpretrain.models.backbones.base_backbone import BaseBackbone
 from mmpretrain.registry import MODELS
 
 from ..utils.init import init_official
-from ..utils.transformer import TransformerBlock
+from ..utils.transformer import Dropout, TransformerBlock
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -17,6 +17,19 @@ ARCH_ZOO = {
     'base': dict(embed_dims=768, num_layers=12, num_heads=12),
     'large': dict(embed_dims=1024, num_layers=24, num_heads=16),
 }
+
+
+def resolve_arch(arch) -> dict:
+    """``'tiny'`` / ``'base'`` / ``'large'`` or a dict -> dict(embed_dims, num_layers, num_heads)."""
+    if isinstance(arch, str):
+        if arch not in ARCH_ZOO:
+            raise ValueError(f'unknown arch {arch!r}; choose from {sorted(ARCH_ZOO)} or give a '
+                             'dict(embed_dims=..., num_layers=..., num_heads=...).')
+        return ARCH_ZOO[arch]
+    missing = {'embed_dims', 'num_layers', 'num_heads'} - set(arch)
+    if missing:
+        raise ValueError(f'arch dict misses {sorted(missing)}.')
+    return arch
 
 
 class PatchEmbed(nn.Module):
@@ -67,11 +80,7 @@ class ADDPViT(BaseBackbone):
                  std: Sequence[float] = IMAGENET_STD,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        if isinstance(arch, str):
-            if arch not in ARCH_ZOO:
-                raise ValueError(f'unknown arch {arch!r}; choose from {sorted(ARCH_ZOO)} or give a '
-                                 'dict(embed_dims=..., num_layers=..., num_heads=...).')
-            arch = ARCH_ZOO[arch]
+        arch = resolve_arch(arch)
         if img_size % patch_size:
             raise ValueError(f'img_size {img_size} must be divisible by patch_size {patch_size}.')
         self.embed_dims = arch['embed_dims']
@@ -87,7 +96,7 @@ class ADDPViT(BaseBackbone):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, D))
         self.pos_embed = nn.Parameter(torch.zeros(1, self.num_patches + 1, D))
         self.pre_norm = nn.LayerNorm(D, eps=1e-6)
-        self.drop_after_pre_norm = nn.Dropout(drop_rate)
+        self.drop_after_pre_norm = Dropout(drop_rate)
         dpr = torch.linspace(0, drop_path_rate, self.num_layers).tolist()
         self.layers = nn.ModuleList(
             TransformerBlock(D, arch['num_heads'], mlp_ratio, drop_rate=drop_rate,

@@ -14,7 +14,7 @@ from mmpretrain.registry import MODELS
 from ..utils.frozen import FrozenMixin
 from ..utils.init import init_official
 from ..utils.mlm import MlmLayer
-from ..utils.transformer import TransformerBlock
+from ..utils.transformer import Dropout, TransformerBlock
 
 
 class TokenEmbedding(nn.Module):
@@ -33,7 +33,7 @@ class TokenEmbedding(nn.Module):
         self.word_embeddings = nn.Embedding(vocab_size, embed_dims)
         self.position_embeddings = nn.Embedding(seq_len, embed_dims)
         self.LayerNorm = nn.LayerNorm(embed_dims, eps=1e-6)
-        self.dropout = nn.Dropout(drop_rate)
+        self.dropout = Dropout(drop_rate)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         """ids (B, N) -> (B, N, D)."""

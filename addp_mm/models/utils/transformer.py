@@ -14,6 +14,25 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
+class Dropout(nn.Dropout):
+    """:class:`torch.nn.Dropout` with a cheaper mask on the CPU.
+
+    The same distribution (each element kept with probability 1 - p and scaled by 1 / (1 - p)),
+    with the keep mask made from one uniform draw per element, which on the CPU is about twice as
+    fast as ``nn.Dropout``'s Bernoulli kernel (a pre-training step runs ~60 dropouts). The random
+    stream differs from ``nn.Dropout``'s; in eval mode both are the identity. Other devices use
+    ``nn.Dropout``'s kernel.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.:
+            return x
+        if x.device.type != 'cpu' or self.p >= 1.:
+            return F.dropout(x, self.p, True, self.inplace)
+        keep = torch.rand(x.shape, dtype=torch.float32).ge_(self.p).mul_(1. / (1. - self.p))
+        return x * keep.to(x.dtype)
+
+
 class Attention(nn.Module):
     """Multi-head self-attention.
 
@@ -48,7 +67,7 @@ class Attention(nn.Module):
         self.fp32_softmax = fp32_softmax
         self.qkv = nn.Linear(embed_dims, embed_dims * 3, bias=qkv_bias)
         self.proj = nn.Linear(embed_dims, embed_dims)
-        self.proj_drop = nn.Dropout(proj_drop)
+        self.proj_drop = Dropout(proj_drop)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, N, D) -> (B, N, D)."""
@@ -81,8 +100,8 @@ class FFN(nn.Module):
     def __init__(self, embed_dims: int, hidden_dims: int, drop: float = 0.) -> None:
         super().__init__()
         self.layers = nn.Sequential(
-            nn.Sequential(nn.Linear(embed_dims, hidden_dims), nn.GELU(), nn.Dropout(drop)),
-            nn.Linear(hidden_dims, embed_dims), nn.Dropout(drop))
+            nn.Sequential(nn.Linear(embed_dims, hidden_dims), nn.GELU(), Dropout(drop)),
+            nn.Linear(hidden_dims, embed_dims), Dropout(drop))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x)
