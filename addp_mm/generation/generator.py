@@ -150,8 +150,8 @@ class ADDPGenerator(BaseModel):
                              top_p=top_p)
         sampling_loop.check_options(**self.defaults)
         self.precision = precision
-        if channels_last:
-            self.vqgan.decoder.to(memory_format=torch.channels_last)
+        if channels_last:  # the encoder only runs for inpainting: left as it is
+            self.vqgan.use_channels_last(encoder=False)
         self.checkpoint = checkpoint
         self._num_sampled = 0  # images made by this process with sample_kwargs['seed']
         self.register_load_state_dict_pre_hook(self._adapt_checkpoint)

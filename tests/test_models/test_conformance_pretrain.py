@@ -11,23 +11,7 @@ from addp_mm.utils.convert import convert_official_addp
 from addp_mm.utils.checkpoint import load_checkpoint_file
 from addp_mm.utils.weights import extract_state_dict
 
-from ..conftest import assert_close_rel, reference_model_cfg
-
-
-def assert_ids_equal(ours: torch.Tensor, ref: torch.Tensor, scores: torch.Tensor,
-                     higher_is_better: bool = True, tie_tol: float = 1e-5) -> None:
-    """Ids must be equal, except where the reference's two best candidates tie within tie_tol.
-
-    scores: (..., K) candidate scores per position (logits, or negative distances).
-    """
-    assert ours.shape == ref.shape
-    diff = ours != ref
-    if diff.any():
-        s = scores if higher_is_better else -scores
-        top2 = s[diff].double().topk(2, dim=-1).values
-        gap = (top2[:, 0] - top2[:, 1]).abs()
-        assert bool((gap <= tie_tol).all()), (
-            f'{int(diff.sum())} ids differ and their top-2 gaps {gap.tolist()[:5]} exceed {tie_tol}')
+from ..conftest import assert_close_rel, assert_equal_or_tie, reference_model_cfg
 
 
 @pytest.fixture(scope='module')
@@ -71,13 +55,26 @@ def test_vqgan_encode(reference, vqgan):
     # scores for the tie check: negative squared distance to every code
     z = vqgan.encoder(images).permute(0, 2, 3, 1).reshape(ids.shape[0], ids.shape[1], -1)
     dist = torch.cdist(z.double(), vqgan.codebook.double()[None])**2
-    assert_ids_equal(ids, reference.outputs['vq_tokens'], -dist)
+    assert_equal_or_tie(ids, reference.outputs['vq_tokens'], -dist, True, 'vq_tokens')
     assert_close_rel(z_q, reference.outputs['vq_z0'], name='vq_z0')
 
 
 def test_vqgan_decode(reference, vqgan):
     assert_close_rel(vqgan.decode(reference.outputs['vq_z0']), reference.outputs['vq_decoded'],
                      name='vq_decoded')
+
+
+def test_vqgan_channels_last(reference):
+    """`channels_last=True` (the ViT-B/L configs) keeps the conformance of encode and decode."""
+    cfg = reference_model_cfg(reference.config, vqgan_ckpt=reference.path('vqgan.ckpt'))
+    m = MODELS.build(dict(cfg['target_generator']['vqgan'], channels_last=True))
+    m.init_weights()
+    assert m.encoder.conv_in.weight.is_contiguous(memory_format=torch.channels_last)
+    assert m.decoder.conv_out.weight.is_contiguous(memory_format=torch.channels_last)
+    z_q, ids = m.encode(reference.inputs['images'])
+    assert_close_rel(z_q, reference.outputs['vq_z0'], name='vq_z0 (channels_last)')
+    assert_close_rel(m.decode(reference.outputs['vq_z0']), reference.outputs['vq_decoded'],
+                     name='vq_decoded (channels_last)')
 
 
 @pytest.mark.parametrize('source', ['vqgan.ckpt', 'mage.pth', 'addp.pth'])

@@ -335,12 +335,30 @@ class VQGANTokenizer(FrozenMixin, VQGAN):
         **kwargs: The sizes, as :class:`VQGAN` (``ch``, ``ch_mult``, ``num_res_blocks``,
             ``z_channels``, ``embed_dim``, ``n_embed``, ``resolution``, ...); they must be those of
             the checkpoint. ``init_cfg`` is not used for weights; pass ``checkpoint`` instead.
+        channels_last (bool): Keep the encoder and decoder convolutions in channels-last memory
+            format: the same convolutions, run by oneDNN (CPU) / cuDNN in their faster layout
+            (results move by about 1e-6 of their magnitude). Defaults to False.
     """
 
-    def __init__(self, checkpoint: Optional[str] = None, **kwargs) -> None:
+    def __init__(self,
+                 checkpoint: Optional[str] = None,
+                 channels_last: bool = False,
+                 **kwargs) -> None:
         super().__init__(**kwargs)
         self.checkpoint = checkpoint
         self.freeze()
+        if channels_last:
+            self.use_channels_last()
+
+    def use_channels_last(self, encoder: bool = True, decoder: bool = True) -> None:
+        """Store the convolution weights of the encoder and/or decoder channels-last.
+
+        PyTorch then runs those convolutions (and the activations between them) in channels-last
+        layout whatever the layout of the input; loading weights later keeps the layout.
+        """
+        for part, enabled in ((self.encoder, encoder), (self.decoder, decoder)):
+            if enabled:
+                part.to(memory_format=torch.channels_last)
 
     def init_weights(self) -> None:
         super().init_weights()

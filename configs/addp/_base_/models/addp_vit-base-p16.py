@@ -15,7 +15,8 @@ model = dict(
     head=dict(type='ADDPHead', in_dims=768, word_dims=768, label_smoothing=0.1),
     target_generator=dict(
         type='ADDPTargetGenerator',
-        vqgan=dict(type='VQGANTokenizer', checkpoint=vqgan_checkpoint),
+        vqgan=dict(type='VQGANTokenizer', checkpoint=vqgan_checkpoint,
+                   channels_last=True),  # same convolutions, oneDNN's faster layout
         predictor=dict(type='MAGETokenPredictor', checkpoint=predictor_checkpoint,
                        embed_dims=768, depth=12, num_heads=12, decoder_depth=8,
                        decoder_num_heads=16)),
