@@ -23,7 +23,7 @@ from mmengine.logging import MMLogger
 from mmengine.model import BaseModule
 from mmpretrain.models.utils import resize_pos_embed
 
-from ..models.backbones.addp_vit import ARCH_ZOO, PatchEmbed
+from ..models.backbones.addp_vit import PatchEmbed, resolve_arch
 from ..models.utils.init import init_official
 from ..models.utils.transformer import TransformerBlock
 
@@ -160,11 +160,7 @@ class ADDPViTDet(BaseModule):
                  with_cp: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        if isinstance(arch, str):
-            if arch not in ARCH_ZOO:
-                raise ValueError(f'unknown arch {arch!r}; choose from {sorted(ARCH_ZOO)} or give a '
-                                 'dict(embed_dims=..., num_layers=..., num_heads=...).')
-            arch = ARCH_ZOO[arch]
+        arch = resolve_arch(arch)
         if pretrain_img_size % patch_size:
             raise ValueError(f'pretrain_img_size {pretrain_img_size} must be divisible by '
                              f'patch_size {patch_size}.')

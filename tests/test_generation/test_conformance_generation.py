@@ -12,7 +12,7 @@ from addp_mm.utils.checkpoint import load_checkpoint_file
 from addp_mm.utils.convert import convert_official_addp
 from addp_mm.utils.weights import extract_state_dict
 
-from ..conftest import assert_close_rel, reference_model_cfg
+from ..conftest import assert_close_rel, assert_equal_or_tie, reference_model_cfg
 
 
 def generator_cfg(config: dict, checkpoint: str, channels_last: bool = False) -> dict:
@@ -42,30 +42,6 @@ def generator(reference, converted, request):
     import addp_mm.generation  # noqa: F401
     return MODELS.build(dict(generator_cfg(reference.config, converted,
                                            channels_last=request.param), _scope_='mmagic'))
-
-
-def assert_equal_or_tie(ours: torch.Tensor, ref: torch.Tensor, scores: torch.Tensor,
-                        largest: bool, name: str, tie_tol: float = 1e-5) -> None:
-    """Equal, except where the reference's decision had a near-tie (fixture README).
-
-    Args:
-        scores: for ids, (B, L, K) logits (the top-2 candidates must be within tie_tol); for masks,
-            (B, L) confidences, where a flip is only allowed if the position's confidence is within
-            tie_tol of the selection threshold.
-    """
-    diff = ours != ref
-    if not bool(diff.any()):
-        return
-    if scores.dim() == 3:  # token ids
-        top2 = scores[diff].double().topk(2, dim=-1).values
-        gap = top2[:, 0] - top2[:, 1]
-    else:  # masks: distance to the boundary between kept and decided
-        s = scores.double()
-        n = int(ref[0].sum())
-        thresh = s.sort(dim=-1, descending=largest).values[:, n - 1:n + 1].mean(-1, keepdim=True)
-        gap = (s - thresh).abs()[diff]
-    assert bool((gap <= tie_tol).all()), (
-        f'{name}: {int(diff.sum())} entries differ and are not near-ties (gaps {gap.tolist()[:5]})')
 
 
 @pytest.mark.parametrize('step', [0, 1])
