@@ -78,6 +78,10 @@ def main() -> None:
                         'math): pixel encoder and token decoder at every step for every image, '
                         'the head on every position, the VQGAN encode of the input batch the '
                         'official loop starts with; combine with --channels-last 0')
+    parser.add_argument('--flops', action='store_true',
+                        help='also count the floating-point operations of one more run '
+                        '(torch.utils.flop_counter: matmuls and convolutions) and report tflop '
+                        'and the achieved gflop_per_s')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     args = parser.parse_args()
 
@@ -112,6 +116,13 @@ def main() -> None:
                                      3))
     if device.type == 'cuda':
         result['peak_cuda_gib'] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
+    if args.flops:
+        from torch.utils.flop_counter import FlopCounterMode
+        counter = FlopCounterMode(display=False)
+        with counter:
+            sample(seeds, num_steps=args.steps, schedule=args.schedule)
+        flops = counter.get_total_flops()
+        result.update(tflop=round(flops / 1e12, 3), gflop_per_s=round(flops / 1e9 / seconds, 1))
     print(json.dumps(result))
 
 

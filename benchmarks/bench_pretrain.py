@@ -6,6 +6,12 @@ Random weights at the real sizes, 256x256 inputs. Prints one JSON line:
 
     python benchmarks/bench_pretrain.py --arch base --batch 2 --precision fp32
     python benchmarks/bench_pretrain.py --arch base --batch 2 --precision bf16
+    python benchmarks/bench_pretrain.py --arch base --batch 2 --naive   # baseline, same machine
+
+``--naive`` runs the same modules and math the way the official implementation computes them:
+two token-predictor passes (mask_next, then mask_t), attention as explicit matrix products with an
+fp32 softmax, NCHW VQGAN convolutions, and PyTorch's default (per-parameter loop) AdamW. The
+official file share code itself is not needed, so the baseline runs on the machine at hand.
 """
 import argparse
 import json
@@ -20,8 +26,9 @@ import torch
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
 
-def build_model(arch: str):
+def build_model(arch: str, naive: bool = False):
     from mmengine.config import Config
+    from mmengine.logging import MMLogger
     from mmpretrain.registry import MODELS
 
     import addp_mm  # noqa: F401
@@ -29,9 +36,46 @@ def build_model(arch: str):
     cfg = Config.fromfile(osp.join(root, f'addp_vit-{arch}-p16.py'))
     cfg.model.target_generator.vqgan.checkpoint = None
     cfg.model.target_generator.predictor.checkpoint = None
+    if naive:
+        cfg.model.target_generator.vqgan.channels_last = False
     model = MODELS.build(cfg.model)
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel('WARNING')  # init_weights logs one line per parameter
     model.init_weights()
+    logger.setLevel(level)
+    if naive:
+        make_naive(model)
     return model
+
+
+def _explicit_attention(q, k, v, dropout_p=0., **kwargs):
+    """softmax(q k^T / sqrt(d)) v with matrix products and an fp32 softmax (official style)."""
+    attn = (q @ k.transpose(-2, -1)) * q.shape[-1]**-0.5
+    attn = attn.float().softmax(dim=-1).to(v.dtype)
+    return torch.nn.functional.dropout(attn, dropout_p) @ v
+
+
+def make_naive(model) -> None:
+    """Undo addp_mm's savings (see the module docstring); the math stays the same."""
+    import types
+
+    from addp_mm.models.utils import transformer
+    transformer.F = types.SimpleNamespace(scaled_dot_product_attention=_explicit_attention)
+    tg = model.target_generator
+
+    @torch.no_grad()
+    def two_pass_forward(self, images, mask_t, mask_next):
+        out = self.tokenize(images)
+        ids, z0 = out['ids'], out['z0']
+        B, C, h, w = z0.shape
+        soft_next = self.vqgan.soft_vectors(self.predictor.predict(ids, mask_next).to(z0.dtype))
+        target = self.predictor.predict(ids, mask_t)
+        z_t = torch.where(mask_t.view(B, 1, h, w).bool(), soft_next, z0)
+        out.update(x_t=self.vqgan.decode(z_t), target=target)
+        return out
+
+    tg.forward = types.MethodType(two_pass_forward, tg)
 
 
 def main() -> None:
@@ -40,15 +84,22 @@ def main() -> None:
     parser.add_argument('--batch', type=int, default=2)
     parser.add_argument('--precision', choices=['fp32', 'bf16', 'fp16'], default='fp32')
     parser.add_argument('--steps', type=int, default=3, help='timed steps (after 1 warm-up)')
+    parser.add_argument('--naive', action='store_true',
+                        help='time the official computation (same modules and math) instead')
+    parser.add_argument('--flops', action='store_true',
+                        help='also count the floating-point operations of one more step '
+                        '(torch.utils.flop_counter: matmuls and convolutions, forward + backward) '
+                        'and report tflop_per_step and the achieved gflop_per_s')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     args = parser.parse_args()
 
     torch.manual_seed(0)
     device = torch.device(args.device)
-    model = build_model(args.arch).to(device).train()
+    model = build_model(args.arch, args.naive).to(device).train()
     params = [p for p in model.parameters() if p.requires_grad]
+    # as the configs: one fused kernel for the whole update; naive: PyTorch's default
     optim = torch.optim.AdamW(params, lr=1.6e-3, betas=(0.9, 0.95), weight_decay=0.05,
-                              fused=True)  # as the configs: one kernel for the whole update
+                              **(dict(foreach=False) if args.naive else dict(fused=True)))
     scaler = torch.amp.GradScaler(device.type, growth_interval=500) \
         if args.precision == 'fp16' else None
     dtype = dict(bf16=torch.bfloat16, fp16=torch.float16).get(args.precision)
@@ -83,12 +134,21 @@ def main() -> None:
     seeded_step(0)  # warm-up
     times = [seeded_step(i + 1) for i in range(args.steps)]
     step_s = statistics.median(times)
-    result = dict(arch=args.arch, batch=args.batch, precision=args.precision, device=str(device),
+    result = dict(arch=args.arch, batch=args.batch, precision=args.precision, naive=args.naive,
+                  device=str(device),
                   threads=torch.get_num_threads(), step_s=round(step_s, 3),
                   img_per_s=round(args.batch / step_s, 3),
                   peak_rss_gib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3))
     if device.type == 'cuda':
         result['peak_cuda_gib'] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
+    if args.flops:
+        from torch.utils.flop_counter import FlopCounterMode
+        counter = FlopCounterMode(display=False)
+        with counter:
+            seeded_step(1)  # the masks of the first timed step
+        flops = counter.get_total_flops()
+        result.update(tflop_per_step=round(flops / 1e12, 3),
+                      gflop_per_s=round(flops / 1e9 / step_s, 1))
     print(json.dumps(result))
 
 
