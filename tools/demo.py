@@ -2,7 +2,8 @@
 #
 #   python tools/demo.py [--work-dir work_dirs/demo] [--size demo|ci] [--seed 0]
 #
-# Writes random 64x64 crops of the photos as an image folder, then trains with the mmengine Runner
+# Writes random crops of the photos (48x48; training takes random 32x32 crops of them) as an image
+# folder, then trains with the mmengine Runner
 #   1. a VQGAN tokenizer          (configs/addp/from_scratch/vqgan_tiny-*.py)
 #   2. a MAGE token predictor     (mage_vit-tiny-*.py; frozen tokenizer = checkpoint of 1)
 #   3. ADDP                       (addp_vit-tiny-*.py; frozen tokenizer/predictor = 1 and 2)
