@@ -178,10 +178,14 @@ def test_amp_on_cpu_is_bf16_autocast(monkeypatch):
     cfg = ConfigDict(optim_wrapper=dict(type='AmpOptimWrapper',
                                         loss_scale=dict(growth_interval=500),
                                         optimizer=dict(type='AdamW', lr=1e-3)))
-    with pytest.warns(UserWarning, match='bfloat16 autocast on the CPU'):
+    with pytest.warns(UserWarning, match='bfloat16 autocast on the CPU') as record:
         runtime.setup_amp(cfg, enable=False)
     assert cfg.optim_wrapper == dict(type='AutocastOptimWrapper', dtype='bfloat16',
                                      optimizer=dict(type='AdamW', lr=1e-3))
+    # ... and says when bf16 would be emulated (many times slower than fp32) on this CPU
+    from addp_mm.utils.device import cpu_has_native_bf16
+    emulated_note = any('no native bf16' in str(w.message) for w in record)
+    assert emulated_note == (not cpu_has_native_bf16())
     # --amp on an fp32 config; mmagic-style multi-optimizer configs convert every sub-wrapper.
     cfg = ConfigDict(optim_wrapper=dict(
         constructor='MultiOptimWrapperConstructor',

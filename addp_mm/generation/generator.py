@@ -19,6 +19,7 @@ from mmpretrain.registry import MODELS as PRETRAIN_MODELS
 from .. import models  # noqa: F401  (registers ADDPViT & co. in mmpretrain's MODELS)
 from ..utils.checkpoint import load_checkpoint_file
 from ..utils.convert import convert_official_addp, is_official_addp
+from ..utils.device import EMULATED_BF16_HINT, cpu_has_native_bf16
 from ..utils.weights import extract_state_dict
 from . import sampling as sampling_loop
 
@@ -52,13 +53,6 @@ def to_generator_state_dict(sd: StateDict) -> StateDict:
         else:
             out[k] = v
     return out
-
-
-def _cpu_has_native_bf16() -> bool:
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
 
 
 def _build_part(cfg: dict) -> torch.nn.Module:
@@ -230,11 +224,9 @@ class ADDPGenerator(BaseModel):
         dtype = torch.bfloat16 if self.precision == 'bf16' else torch.float16
         if dtype == torch.float16 and device != 'cuda':
             raise ValueError("precision='fp16' needs a CUDA device; use 'bf16' or 'fp32'.")
-        if device == 'cpu' and not _cpu_has_native_bf16():
-            warnings.warn(
-                "precision='bf16' on a CPU without native bf16 (AVX512-BF16 / AMX): oneDNN emulates "
-                'it, which is many times slower than fp32 (measured 6-10x for the transformer and '
-                "small convolutions, far worse for the VQGAN decoder); use precision='fp32' here.")
+        if device == 'cpu' and not cpu_has_native_bf16():
+            warnings.warn(f"precision='bf16' on a CPU without native bf16: {EMULATED_BF16_HINT}. "
+                          "Use precision='fp32' here.")
         return torch.autocast(device, dtype=dtype)
 
     def token_logits(self, x: Optional[torch.Tensor], ids: torch.Tensor,

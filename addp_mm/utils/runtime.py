@@ -85,10 +85,12 @@ def setup_amp(cfg, enable: bool) -> None:
         elif kind == 'AmpOptimWrapper' or (enable and kind == 'OptimWrapper'):
             what = '--amp was given' if kind == 'OptimWrapper' else \
                 'the config uses AmpOptimWrapper'
+            from .device import EMULATED_BF16_HINT, cpu_has_native_bf16
+            slow = '' if cpu_has_native_bf16() else f' Note: {EMULATED_BF16_HINT}.'
             warnings.warn(f'{what}, but AmpOptimWrapper (fp16 with loss scaling) needs a GPU and '
                           'none is available: training with bfloat16 autocast on the CPU '
                           '(AutocastOptimWrapper, fp32 master weights) instead. For fp32, pass '
-                          '--cfg-options optim_wrapper.type=OptimWrapper.')
+                          f'--cfg-options optim_wrapper.type=OptimWrapper.{slow}')
             for key in _AMP_ONLY_KEYS:
                 wrapper.pop(key, None)
             wrapper['type'] = 'AutocastOptimWrapper'

@@ -132,7 +132,7 @@ def test_toy_pretraining_checkpoint_loads_into_the_toy_generator(tmp_path):
 def test_precision_checks(monkeypatch):
     from addp_mm.generation import generator as gen_module
     model = build_toy_generator(precision='bf16')
-    monkeypatch.setattr(gen_module, '_cpu_has_native_bf16', lambda: False)
+    monkeypatch.setattr(gen_module, 'cpu_has_native_bf16', lambda: False)
     with pytest.warns(UserWarning, match='without native bf16'):
         model.autocast()
     model.precision = 'fp16'
