@@ -33,7 +33,8 @@ class NaiveSampler:
     ``ADDPGenerator`` skips the pixel encoder at the first step and runs the token decoder once for
     the batch there (its input is the same for every image), and scores only the grid positions.
     This wrapper undoes those savings, and adds the VQGAN encode of the input batch that the
-    official loop performs before its first step.
+    official loop performs before its first step; ``main`` also turns off the VQGAN's in-place
+    activations.
     """
 
     def __init__(self, model) -> None:
@@ -93,6 +94,9 @@ def main() -> None:
                             precision=args.precision, channels_last=bool(args.channels_last))
     seeds = image_seeds(0, range(args.batch))
     sample = NaiveSampler(model).sample if args.naive else model.sample
+    if args.naive:  # the official VQGAN computes out of place
+        from addp_mm.models.tokenizers.vqgan import ResBlock
+        ResBlock.inplace_without_grad = False
 
     def run(steps: int):
         if device.type == 'cuda':

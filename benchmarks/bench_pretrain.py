@@ -10,8 +10,9 @@ Random weights at the real sizes, 256x256 inputs. Prints one JSON line:
 
 ``--naive`` runs the same modules and math the way the official implementation computes them:
 two token-predictor passes (mask_next, then mask_t), attention as explicit matrix products with an
-fp32 softmax, NCHW VQGAN convolutions, and PyTorch's default (per-parameter loop) AdamW. The
-official file share code itself is not needed, so the baseline runs on the machine at hand.
+fp32 softmax, NCHW VQGAN convolutions with out-of-place activations, ``nn.Dropout``'s Bernoulli
+mask, and PyTorch's default (per-parameter loop) AdamW. The official code itself is not needed, so
+the baseline runs on the machine at hand.
 """
 import argparse
 import json
@@ -60,8 +61,11 @@ def make_naive(model) -> None:
     """Undo addp_mm's savings (see the module docstring); the math stays the same."""
     import types
 
+    from addp_mm.models.tokenizers.vqgan import ResBlock
     from addp_mm.models.utils import transformer
     transformer.F = types.SimpleNamespace(scaled_dot_product_attention=_explicit_attention)
+    ResBlock.inplace_without_grad = False
+    transformer.Dropout.forward = torch.nn.Dropout.forward
     tg = model.target_generator
 
     @torch.no_grad()
