@@ -4,7 +4,7 @@ import torch
 #: Appended to warnings about bf16 on a CPU without native support.
 EMULATED_BF16_HINT = (
     'this CPU has no native bf16 (AVX512-BF16 / AMX), so oneDNN emulates it, which is many times '
-    'slower than fp32 (measured 18x for an ADDP ViT-B pre-training step on an AVX2 machine; see '
+    'slower than fp32 (measured 19x for an ADDP ViT-B pre-training step on an AVX2 machine; see '
     'benchmarks/README.md)')
 
 
