@@ -2,8 +2,8 @@
 """Measure what this machine can do at best: fp32 GFLOP/s of a large matmul and a 3x3 convolution.
 
 The ADDP benchmarks are dominated by matmuls (transformers) and 3x3 convolutions (the VQGAN); with
-``--flops`` they report the operations of a step, so ``operations / peak`` is the time no
-implementation of the same math can beat on this machine. Prints one JSON line.
+``--flops`` they report the operations of a step, so ``operations / these rates`` is a floor for the
+same math with PyTorch's CPU kernels on this machine. Prints one JSON line.
 
     python benchmarks/bench_peak.py
 """
