@@ -66,20 +66,17 @@ def make_naive(model) -> None:
     transformer.F = types.SimpleNamespace(scaled_dot_product_attention=_explicit_attention)
     ResBlock.inplace_without_grad = False
     transformer.Dropout.forward = torch.nn.Dropout.forward
-    tg = model.target_generator
+    # ADDPTargetGenerator queries the predictor once with (mask_next; mask_t) stacked on the
+    # batch; answer that query with two passes, one per mask, as the official code does.
+    predictor = model.target_generator.predictor
+    batched_predict = predictor.predict
 
-    @torch.no_grad()
-    def two_pass_forward(self, images, mask_t, mask_next):
-        out = self.tokenize(images)
-        ids, z0 = out['ids'], out['z0']
-        B, C, h, w = z0.shape
-        soft_next = self.vqgan.soft_vectors(self.predictor.predict(ids, mask_next).to(z0.dtype))
-        target = self.predictor.predict(ids, mask_t)
-        z_t = torch.where(mask_t.view(B, 1, h, w).bool(), soft_next, z0)
-        out.update(x_t=self.vqgan.decode(z_t), target=target)
-        return out
+    def two_pass_predict(tokens, mask):
+        B = tokens.shape[0] // 2
+        return torch.cat([batched_predict(tokens[:B], mask[:B]),
+                          batched_predict(tokens[B:], mask[B:])])
 
-    tg.forward = types.MethodType(two_pass_forward, tg)
+    predictor.predict = two_pass_predict
 
 
 def main() -> None:
