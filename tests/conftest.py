@@ -1,10 +1,12 @@
 import json
 import os
 import os.path as osp
+from typing import Sequence
 
 # albumentations (imported by mmpretrain/mmdet/mmseg transforms) checks PyPI at import time.
 os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
 
+import numpy as np
 import pytest
 import torch
 
@@ -37,6 +39,18 @@ def reference() -> Reference:
             pytest.fail(msg)
         pytest.skip(msg)
     return Reference(root)
+
+
+def write_smooth_images(root, num: int = 12, size: int = 72,
+                        suffixes: Sequence[str] = ('png', )) -> None:
+    """``img_00.<suffix>`` ...: smooth random RGB images (bicubic upsampling of 5x5 noise, so a
+    VQGAN sees structure); the suffixes are used in turn."""
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    for i in range(num):
+        low = rng.integers(0, 256, (5, 5, 3), dtype=np.uint8)
+        Image.fromarray(low).resize((size, size), Image.BICUBIC).save(
+            osp.join(str(root), f'img_{i:02d}.{suffixes[i % len(suffixes)]}'))
 
 
 def assert_close_rel(ours: torch.Tensor, ref: torch.Tensor, rtol: float = 1e-4, name: str = '') -> None:

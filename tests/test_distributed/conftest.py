@@ -6,9 +6,9 @@ import subprocess
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-import numpy as np
 import pytest
-from PIL import Image
+
+from ..conftest import write_smooth_images
 
 ROOT = Path(__file__).resolve().parents[2]
 TOY_CONFIG = ROOT / 'configs' / 'addp' / 'addp_vit-toy-p16_1xb8-cpu-50iter_imagefolder-64px.py'
@@ -71,10 +71,7 @@ def toy_run_config(tmp_path, data_root, name: str, loader: str = '', **fields: s
 def image_folder(tmp_path_factory) -> Path:
     """Twelve smooth random 72x72 PNGs (the toy config crops 64x64)."""
     root = tmp_path_factory.mktemp('fault_images')
-    rng = np.random.default_rng(0)
-    for i in range(12):
-        low = rng.integers(0, 256, (5, 5, 3), dtype=np.uint8)
-        Image.fromarray(low).resize((72, 72), Image.BICUBIC).save(root / f'img_{i:02d}.png')
+    write_smooth_images(root, 12, 72)
     return root
 
 

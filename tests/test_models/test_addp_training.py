@@ -7,9 +7,10 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 from mmpretrain.registry import MODELS
-from PIL import Image
 
 import addp_mm  # noqa: F401
+
+from ..conftest import write_smooth_images
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOY_CFG = osp.join(REPO, 'configs', 'addp', 'addp_vit-toy-p16_1xb8-cpu-50iter_imagefolder-64px.py')
@@ -19,11 +20,7 @@ TOY_CFG = osp.join(REPO, 'configs', 'addp', 'addp_vit-toy-p16_1xb8-cpu-50iter_im
 def image_folder(tmp_path_factory) -> str:
     """A dozen smooth random images (so the VQGAN sees structure), 80x80 JPEG + PNG."""
     root = tmp_path_factory.mktemp('images')
-    rng = np.random.default_rng(0)
-    for i in range(12):
-        low = rng.integers(0, 256, (5, 5, 3), dtype=np.uint8)
-        img = Image.fromarray(low).resize((80, 80), Image.BICUBIC)
-        img.save(root / f'img_{i:02d}.{"png" if i % 2 else "jpg"}')
+    write_smooth_images(root, 12, 80, suffixes=('jpg', 'png'))
     return str(root)
 
 
