@@ -1,7 +1,7 @@
 import json
 import os
 import os.path as osp
-from typing import Sequence
+from typing import Dict, Sequence, Tuple
 
 # albumentations (imported by mmpretrain/mmdet/mmseg transforms) checks PyPI at import time.
 os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
@@ -10,8 +10,35 @@ import numpy as np
 import pytest
 import torch
 
+# Conformance is fp32: on a CUDA machine TF32 would round matmul inputs to 10 mantissa bits and
+# miss the fixture tolerance, so it is off for the whole suite (as in every official entry point;
+# addp_mm.utils.device.set_tf32 does the same for the tools).
+torch.backends.cuda.matmul.allow_tf32 = False
+torch.backends.cudnn.allow_tf32 = False
+
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-DEFAULT_REFERENCE_DIR = osp.join(REPO_ROOT, '..', 'shared', 'fixtures', 'addp_reference')
+FIXTURE_ROOT = osp.join(REPO_ROOT, '..', 'shared', 'fixtures')
+#: The fixture folders the conformance suite runs against (each test once per folder), unless
+#: ``ADDP_REFERENCE_DIR`` names a single folder. Every folder is made the same way (the rule in
+#: addp_reference/README.md); the tests read every size from ``config.json`` and the tensors.
+DEFAULT_REFERENCE_DIRS = (osp.join(FIXTURE_ROOT, 'addp_reference'),
+                          osp.join(FIXTURE_ROOT, 'addp_reference_c'))
+DEFAULT_REFERENCE_DIR = DEFAULT_REFERENCE_DIRS[0]
+
+
+def reference_dirs() -> Tuple[str, ...]:
+    """``ADDP_REFERENCE_DIR`` if set (one folder), else both shared fixture folders."""
+    root = os.environ.get('ADDP_REFERENCE_DIR')
+    return (root, ) if root else DEFAULT_REFERENCE_DIRS
+
+
+def vocab_ids(n_embed: int) -> Dict[str, int]:
+    """Vocabulary size and special ids from the codebook size, as the official MAGE/ADDP code
+    derives them: ``vocab_size = n_embed + 1000 + 1`` (codes, 1000 class slots, mask),
+    ``fake_class_label = n_embed + 1100 - 1024``, ``mask_token_label = vocab_size - 1``."""
+    vocab_size = n_embed + 1000 + 1
+    return dict(vocab_size=vocab_size, fake_class_label=n_embed + 1100 - 1024,
+                mask_token_label=vocab_size - 1)
 
 
 class Reference:
@@ -28,16 +55,50 @@ class Reference:
     def path(self, name: str) -> str:
         return osp.join(self.root, name)
 
+    # sizes, all read from config.json or the tensors (no test may assume one fixture's sizes)
+    @property
+    def batch(self) -> int:
+        return int(self.inputs['images'].shape[0])
 
-@pytest.fixture(scope='session')
-def reference() -> Reference:
-    root = os.environ.get('ADDP_REFERENCE_DIR', DEFAULT_REFERENCE_DIR)
+    @property
+    def img_size(self) -> int:
+        return int(self.config['vqgan']['ddconfig']['resolution'])
+
+    @property
+    def grid(self) -> int:
+        """Side of the token grid (= the ViT's patch grid)."""
+        dd = self.config['vqgan']['ddconfig']
+        return dd['resolution'] // 2**(len(dd['ch_mult']) - 1)
+
+    @property
+    def num_tokens(self) -> int:
+        return self.grid**2
+
+    @property
+    def patch_size(self) -> int:
+        return self.img_size // self.grid
+
+    @property
+    def ids(self) -> Dict[str, int]:
+        return vocab_ids(self.config['vqgan']['n_embed'])
+
+
+def _missing_fixture(root: str) -> None:
+    msg = (f'conformance fixture not found in {root!r}: set ADDP_REFERENCE_DIR to an '
+           'addp_reference folder (../shared/fixtures/addp_reference and addp_reference_c beside '
+           'the checkout are used by default).')
+    if os.environ.get('CI', '').lower() == 'true':
+        pytest.fail(msg)
+    pytest.skip(msg)
+
+
+@pytest.fixture(scope='session', params=reference_dirs(),
+                ids=lambda root: osp.basename(osp.normpath(root)))
+def reference(request) -> Reference:
+    """One fixture folder per parameter: every test that uses it runs on each folder."""
+    root = request.param
     if not osp.isfile(osp.join(root, 'reference.pt')):
-        msg = (f'conformance fixture not found in {root!r}: set ADDP_REFERENCE_DIR to the '
-               'addp_reference folder (../shared/fixtures/addp_reference beside the checkout).')
-        if os.environ.get('CI', '').lower() == 'true':
-            pytest.fail(msg)
-        pytest.skip(msg)
+        _missing_fixture(root)
     return Reference(root)
 
 
@@ -92,14 +153,16 @@ def reference_model_cfg(config: dict, vqgan_ckpt=None, predictor_ckpt=None) -> d
     vq, dd = config['vqgan'], config['vqgan']['ddconfig']
     D = config['dim']
     side = dd['resolution'] // 2**(len(dd['ch_mult']) - 1)
+    ids = vocab_ids(vq['n_embed'])
     return dict(
         type='ADDP',
         backbone=dict(type='ADDPViT', arch=dict(embed_dims=D, num_layers=config['depth'],
                                                 num_heads=config['heads']),
-                      img_size=dd['resolution']),
+                      img_size=dd['resolution'], patch_size=dd['resolution'] // side),
         neck=dict(type='ADDPTokenDecoder', embed_dims=D, decoder_depth=config['dec_depth'],
-                  decoder_num_heads=config['dec_heads'], num_tokens=side * side),
-        head=dict(type='ADDPHead', in_dims=D, word_dims=D,
+                  decoder_num_heads=config['dec_heads'], num_tokens=side * side,
+                  vocab_size=ids['vocab_size']),
+        head=dict(type='ADDPHead', in_dims=D, word_dims=D, vocab_size=ids['vocab_size'],
                   label_smoothing=config.get('label_smoothing', 0.1)),
         target_generator=dict(
             type='ADDPTargetGenerator',
@@ -112,6 +175,6 @@ def reference_model_cfg(config: dict, vqgan_ckpt=None, predictor_ckpt=None) -> d
                            num_heads=config['tp_heads'],
                            decoder_depth=config.get('tp_dec_depth', config['tp_depth']),
                            decoder_num_heads=config.get('tp_dec_heads', config['tp_heads']),
-                           codebook_size=vq['n_embed'], num_tokens=side * side)),
+                           codebook_size=vq['n_embed'], num_tokens=side * side, **ids)),
         data_preprocessor=dict(type='SelfSupDataPreprocessor', mean=[0., 0., 0.],
                                std=[255., 255., 255.], to_rgb=True))

@@ -22,6 +22,11 @@ from .conftest import FINETUNE_B, LINEAR_B
 LN2 = r'backbone\.ln2\..*'
 
 
+def patch_size(config: dict) -> int:
+    """Image side / token-grid side (the ViT's patch grid is the VQGAN's token grid)."""
+    return 2**(len(config['vqgan']['ddconfig']['ch_mult']) - 1)
+
+
 def fixture_arch(config: dict) -> dict:
     D = config['dim']
     return dict(embed_dims=D, num_layers=config['depth'], num_heads=config['heads'],
@@ -34,6 +39,7 @@ def build_from_config(path: str, config: dict, checkpoint: str):
     model_cfg = copy.deepcopy(cfg.model)
     model_cfg.backbone.arch = fixture_arch(config)
     model_cfg.backbone.img_size = config['vqgan']['ddconfig']['resolution']
+    model_cfg.backbone.patch_size = patch_size(config)
     if 'frozen_stages' in model_cfg.backbone:
         model_cfg.backbone.frozen_stages = config['depth']
     model_cfg.backbone.init_cfg.checkpoint = checkpoint
@@ -67,7 +73,7 @@ def test_finetune_vit_matches_official(reference, converted):
     model.backbone.ln2.register_forward_hook(lambda m, i, o: captured.__setitem__('avg', i[0]))
     with torch.no_grad():
         feats = model.extract_feat(ref['input_normalized'])
-    B, N = ref['input_normalized'].shape[0], (config['vqgan']['ddconfig']['resolution'] // 16)**2
+    B, N = reference.batch, reference.num_tokens
     assert captured['tokens'].shape == (B, N + 1, config['dim'])
     assert_close_rel(captured['tokens'], ref['tokens_after_blocks'], name='tokens_after_blocks')
     assert_close_rel(captured['avg'], ref['avg_patch_tokens'], name='avg_patch_tokens')
@@ -90,7 +96,8 @@ def test_linear_probe_backbone_is_the_pretraining_encoder(reference, converted):
     from addp_mm.utils.checkpoint import load_checkpoint_file
     encoder = ADDPViT(arch=dict(embed_dims=config['dim'], num_layers=config['depth'],
                                 num_heads=config['heads']),
-                      img_size=config['vqgan']['ddconfig']['resolution'], normalize_input=False)
+                      img_size=reference.img_size, patch_size=reference.patch_size,
+                      normalize_input=False)
     sd = load_checkpoint_file(converted['linear'])['state_dict']
     encoder.load_state_dict({k[len('backbone.'):]: v for k, v in sd.items()}, strict=True)
     encoder.eval()

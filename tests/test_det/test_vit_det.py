@@ -20,9 +20,12 @@ def _fixture_arch(reference) -> dict:
 
 
 def _det_backbone_cfg(reference, checkpoint: str, **overrides) -> dict:
-    """The shipped ViT-B backbone config with the fixture's sizes."""
+    """The shipped ViT-B backbone config with the fixture's sizes (last block global, window =
+    the pre-training grid, as the shipped config)."""
     cfg = Config.fromfile(DET_B).model.backbone.to_dict()
-    cfg.update(arch=_fixture_arch(reference), global_attn_indexes=(1, ),
+    cfg.update(arch=_fixture_arch(reference), global_attn_indexes=(reference.config['depth'] - 1, ),
+               patch_size=reference.patch_size, pretrain_img_size=reference.img_size,
+               window_size=reference.grid,
                init_cfg=dict(type='Pretrained', checkpoint=checkpoint, prefix='backbone.'))
     cfg.update(overrides)
     return cfg
@@ -141,33 +144,37 @@ def test_det_backbone_equals_mmpretrain_vit(reference, converted_fixture):
     """Sanity equivalence: without windows, at the pre-training size, ADDPViTDet computes the
     token features of mmpretrain's VisionTransformer (no class token) on the same weights."""
     from mmpretrain.registry import MODELS as PRETRAIN_MODELS
-    c = reference.config
+    c, grid, last = reference.config, reference.grid, reference.config['depth'] - 1
     vit = PRETRAIN_MODELS.build(dict(
-        type='VisionTransformer', _scope_='mmpretrain', img_size=256, with_cls_token=False,
+        type='VisionTransformer', _scope_='mmpretrain', img_size=reference.img_size,
+        patch_size=reference.patch_size, with_cls_token=False,
         out_type='featmap', final_norm=False, arch=dict(embed_dims=c['dim'], num_layers=c['depth'],
                                     num_heads=c['heads'], feedforward_channels=4 * c['dim']),
         init_cfg=dict(type='Pretrained', checkpoint=converted_fixture, prefix='backbone.')))
     vit.init_weights()
     vit.eval()
     file_sd = load_checkpoint_file(converted_fixture)['state_dict']
-    assert torch.equal(vit.layers[1].ffn.layers[1].weight,
-                       file_sd['backbone.layers.1.ffn.layers.1.weight'])
+    assert torch.equal(vit.layers[last].ffn.layers[1].weight,
+                       file_sd[f'backbone.layers.{last}.ffn.layers.1.weight'])
     x = reference.outputs['finetune_vit']['input_normalized']
-    # at 512 px both interpolate the 16 x 16 pos_embed bicubically, the class entry excluded
-    x512 = torch.nn.functional.interpolate(x, scale_factor=2., mode='bilinear')
+    # at twice the size both interpolate the pre-training pos_embed bicubically, the class entry
+    # excluded
+    x2 = torch.nn.functional.interpolate(x, scale_factor=2., mode='bilinear')
     with torch.no_grad():
-        ref, ref512 = vit(x)[0], vit(x512)[0]
-        for window_size in (0, 16):  # global everywhere; one 16 x 16 window = the whole grid
+        ref, ref2 = vit(x)[0], vit(x2)[0]
+        for window_size in (0, grid):  # global everywhere; one window = the whole grid
             det = _build_det(_det_backbone_cfg(reference, converted_fixture,
                                                window_size=window_size))
             ours = det(x)[0]
-            assert ours.shape == (2, c['dim'], 16, 16)
+            assert ours.shape == (reference.batch, c['dim'], grid, grid)
             torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(
-            _build_det(_det_backbone_cfg(reference, converted_fixture, window_size=0))(x512)[0],
-            ref512, rtol=1e-5, atol=1e-5)
-        # and window attention (8 x 8 windows, block 1 global) does change the features
-        windowed = _build_det(_det_backbone_cfg(reference, converted_fixture, window_size=8))(x)[0]
+            _build_det(_det_backbone_cfg(reference, converted_fixture, window_size=0))(x2)[0],
+            ref2, rtol=1e-5, atol=1e-5)
+        # and window attention (windows of half the grid, the last block global) does change
+        # the features
+        windowed = _build_det(_det_backbone_cfg(reference, converted_fixture,
+                                                window_size=grid // 2))(x)[0]
     assert not torch.allclose(windowed, ref, atol=1e-3)
 
 
@@ -179,10 +186,11 @@ def test_wrong_checkpoints_fail_the_key_check(reference, converted_fixture, tmp_
         check_pretrained_keys(model)
     # a backbone file that lacks a block tensor
     sd = load_checkpoint_file(converted_fixture)['state_dict']
-    del sd['backbone.layers.1.attn.proj.weight']
+    last = reference.config['depth'] - 1
+    del sd[f'backbone.layers.{last}.attn.proj.weight']
     torch.save(dict(state_dict=sd), tmp_path / 'partial.pth')
     model = _build_det(_det_backbone_cfg(reference, str(tmp_path / 'partial.pth')))
-    with pytest.raises(RuntimeError, match=r'layers\.1\.attn\.proj\.weight'):
+    with pytest.raises(RuntimeError, match=rf'layers\.{last}\.attn\.proj\.weight'):
         check_pretrained_keys(model)
     model = MODELS.build(_det_backbone_cfg(reference, str(tmp_path / 'missing.pth')))
     with pytest.raises(FileNotFoundError, match='convert_addp.py'):
@@ -191,13 +199,16 @@ def test_wrong_checkpoints_fail_the_key_check(reference, converted_fixture, tmp_
 
 def test_pos_embed_of_another_pretraining_size_is_resized_on_load(reference, converted_fixture,
                                                                   tmp_path):
-    """A 224 px pre-training (14 x 14 grid) loads into the 256 px (16 x 16) pos_embed."""
+    """A pre-training at a smaller size (grid - 2, as 224 px is for 256 px) loads into the
+    fixture's pos_embed."""
+    grid, small = (reference.grid, ) * 2, (reference.grid - 2, ) * 2
     sd = load_checkpoint_file(converted_fixture)['state_dict']
-    sd['backbone.pos_embed'] = resize_pos_embed(sd['backbone.pos_embed'], (16, 16), (14, 14),
+    sd['backbone.pos_embed'] = resize_pos_embed(sd['backbone.pos_embed'], grid, small,
                                                 'bicubic', 1)
     torch.save(dict(state_dict=sd), tmp_path / 'p224.pth')
     model = _build_det(_det_backbone_cfg(reference, str(tmp_path / 'p224.pth')))
-    expected = resize_pos_embed(sd['backbone.pos_embed'], (14, 14), (16, 16), 'bicubic', 1)
+    assert model.pos_embed.shape == (1, 1 + reference.num_tokens, reference.config['dim'])
+    expected = resize_pos_embed(sd['backbone.pos_embed'], small, grid, 'bicubic', 1)
     torch.testing.assert_close(model.pos_embed.detach(), expected, rtol=0, atol=0)
     assert torch.equal(model.layers[0].attn.qkv.weight, sd['backbone.layers.0.attn.qkv.weight'])
 

@@ -14,13 +14,22 @@ from ..test_det.conftest import release_backbone_shapes
 from .conftest import SEG_B, SEG_L
 
 
+def _out_indices(depth: int) -> list:
+    """The shipped ViT-B outputs ([3, 5, 7, 11] of 12 blocks) scaled to ``depth`` blocks; the last
+    block is always one of them."""
+    shipped = Config.fromfile(SEG_B).model.backbone.out_indices
+    assert shipped[-1] == 11
+    return sorted({i * depth // 12 for i in shipped[:-1]} | {depth - 1})
+
+
 def _seg_backbone_cfg(reference, checkpoint: str, **overrides) -> dict:
-    """The shipped ViT-B backbone config with the fixture's sizes."""
+    """The shipped ViT-B backbone config with the fixture's sizes (the last block is always
+    among the outputs)."""
     c = reference.config
     cfg = Config.fromfile(SEG_B).model.backbone.to_dict()
     cfg.update(arch=dict(embed_dims=c['dim'], num_layers=c['depth'], num_heads=c['heads'],
                          feedforward_channels=4 * c['dim']),
-               out_indices=[0, 1],
+               out_indices=_out_indices(c['depth']), patch_size=reference.patch_size,
                init_cfg=dict(type='Pretrained', checkpoint=checkpoint, prefix='backbone.'))
     cfg.update(overrides)
     return cfg
@@ -39,22 +48,27 @@ def test_tokens_match_official_finetune_vit(reference, converted_fixture):
     converted release: same tokens after the last block, and the feature maps are those tokens."""
     ref = reference.outputs['finetune_vit']
     x = ref['input_normalized']
-    raw = _build(_seg_backbone_cfg(reference, converted_fixture, img_size=256, out_type='raw'))
-    featmap = _build(_seg_backbone_cfg(reference, converted_fixture, img_size=256))
+    size, grid = reference.img_size, reference.grid
+    raw = _build(_seg_backbone_cfg(reference, converted_fixture, img_size=size, out_type='raw'))
+    featmap = _build(_seg_backbone_cfg(reference, converted_fixture, img_size=size))
     with torch.no_grad():
         tokens = raw(x)[-1]
         maps = featmap(x)
     assert_close_rel(tokens, ref['tokens_after_blocks'], name='tokens_after_blocks')
     assert_close_rel(tokens[:, 1:].mean(1), ref['avg_patch_tokens'], name='avg_patch_tokens')
     B, N, D = tokens.shape
-    assert maps[-1].shape == (B, D, 16, 16)
-    torch.testing.assert_close(maps[-1], tokens[:, 1:].transpose(1, 2).reshape(B, D, 16, 16))
+    assert len(maps) == len(_out_indices(reference.config['depth']))
+    assert maps[-1].shape == (B, D, grid, grid)
+    torch.testing.assert_close(maps[-1], tokens[:, 1:].transpose(1, 2).reshape(B, D, grid, grid))
 
 
 def test_fixture_weights_load_at_512_with_no_missing_key(reference, converted_fixture):
     """The shipped setting (img_size 512): every backbone tensor comes from the file, pos_embed
-    resized from the 16 x 16 pre-training grid to 32 x 32 (class entry kept)."""
+    resized from the pre-training grid (16 x 16 for ADDP) to the 512 px grid (class entry
+    kept)."""
     model = _build(_seg_backbone_cfg(reference, converted_fixture))
+    size = Config.fromfile(SEG_B).model.backbone.img_size
+    grid, new = reference.grid, size // reference.patch_size
     # the check the configs' CheckPretrainedKeysHook runs before training
     report = check_pretrained_keys(model)['']
     assert report['missing'] == [] and report['unexpected'] == []
@@ -62,12 +76,13 @@ def test_fixture_weights_load_at_512_with_no_missing_key(reference, converted_fi
     for k, v in model.state_dict().items():
         expected = file_sd['backbone.' + k]
         if k == 'pos_embed':
-            assert v.shape == (1, 1 + 32 * 32, reference.config['dim'])
-            expected = resize_pos_embed(expected, (16, 16), (32, 32), 'bicubic', 1)
+            assert v.shape == (1, 1 + new * new, reference.config['dim'])
+            expected = resize_pos_embed(expected, (grid, grid), (new, new), 'bicubic', 1)
         torch.testing.assert_close(v, expected, rtol=0, atol=0, msg=k)
     with torch.no_grad():
-        outs = model(torch.randn(1, 3, 512, 512))
-    assert [o.shape for o in outs] == [(1, reference.config['dim'], 32, 32)] * 2
+        outs = model(torch.randn(1, 3, size, size))
+    assert [o.shape for o in outs] == ([(1, reference.config['dim'], new, new)] *
+                                       len(_out_indices(reference.config['depth'])))
 
 
 def test_wrong_checkpoints_fail_the_key_check(reference, converted_fixture, tmp_path):
