@@ -12,8 +12,14 @@
 # r, r + W, ...; files that already exist are skipped, so an interrupted run is resumed by running
 # the same command again.
 #
+# The folder holds a manifest (addp_mm_manifest.json: the settings that decide the images, the
+# checkpoint's SHA-256, the addp_mm version). A folder is only resumed when its manifest matches;
+# another seed, checkpoint, step count, schedule, mode, ... stops with an error that lists what
+# differs (pass --overwrite to delete the old images, or choose another --out).
+#
 # Inpainting / outpainting / reconstruction of a user image (N variations, one per index):
-#   --inpaint IMAGE --mask MASK.png     regenerate every token touched by the white mask pixels
+#   --inpaint IMAGE --mask MASK.png     regenerate every token touched by a white mask pixel
+#                                       (grey level >= 128; darker pixels are kept)
 #   --outpaint IMAGE [--keep 128]       IMAGE is shrunk into the center; the border is generated
 #   --reconstruct IMAGE --mask-ratio R  regenerate a random fraction R of the tokens
 #
@@ -21,10 +27,20 @@
 #     --launcher pytorch        (torchrun mistakes `--num` for its own --numa-binding)
 # CHECKPOINT 'random' samples from randomly initialised weights (smoke tests only).
 import argparse
+import json
 import os
 import os.path as osp
+import re
+import sys
 
 import torch
+
+MANIFEST = 'addp_mm_manifest.json'
+_IMAGE_NAME = re.compile(r'^\d+\.png$')
+
+
+class OutputFolderError(RuntimeError):
+    """The --out folder holds images made with other settings (or of unknown origin)."""
 
 
 def parse_args(argv=None):
@@ -53,8 +69,13 @@ def parse_args(argv=None):
     g.add_argument('--inpaint', metavar='IMAGE', help='inpaint IMAGE inside --mask')
     g.add_argument('--outpaint', metavar='IMAGE', help='generate around IMAGE')
     g.add_argument('--reconstruct', metavar='IMAGE', help='regenerate random tokens of IMAGE')
-    p.add_argument('--mask', help='mask PNG for --inpaint (white = generate), same size as IMAGE')
-    p.add_argument('--keep', type=int, help='--outpaint: side of the kept center (default: half)')
+    p.add_argument('--mask', help='mask image for --inpaint, same size as IMAGE: pixels with a '
+                   'grey level >= 128 (white) are generated, darker ones kept')
+    p.add_argument('--keep', type=int, help='--outpaint: side in pixels of the kept center, '
+                   '1 .. image size - 1 (default: half the image)')
+    p.add_argument('--overwrite', action='store_true',
+                   help='delete the numbered PNGs (and manifest) already in --out that were made '
+                   'with other settings, instead of stopping')
     p.add_argument('--mask-ratio', type=float, default=0.5, help='--reconstruct: token fraction')
     p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none')
     p.add_argument('--local_rank', '--local-rank', type=int, default=0)
@@ -65,6 +86,11 @@ def parse_args(argv=None):
         p.error('--inpaint needs --mask MASK.png (white = region to generate)')
     if args.mask and not args.inpaint:
         p.error('--mask is only used with --inpaint')
+    if args.keep is not None:
+        if not args.outpaint:
+            p.error('--keep is only used with --outpaint')
+        if args.keep < 1:
+            p.error(f'--keep must be >= 1 (the side of the kept center in pixels), got {args.keep}')
     if args.top_p is not None:
         if args.sampling not in (None, 'top_p'):
             p.error('--top-p needs --sampling top_p')
@@ -115,7 +141,7 @@ def conditioning(args, model):
         image = load_image(args.inpaint, size)
         pixel_mask = load_mask(args.mask, size, image_path=args.inpaint)
     elif args.outpaint:
-        keep = args.keep or size // 2
+        keep = size // 2 if args.keep is None else args.keep
         pixel_mask = outpaint_mask(size, keep)
         small = load_image(args.outpaint, keep)
         image = torch.zeros(3, size, size)
@@ -146,6 +172,96 @@ def save_grid(paths, grid_path: str, nrow: int) -> None:
     save_png(canvas, grid_path)
 
 
+def _input_sha256(path):
+    from addp_mm.utils.provenance import file_sha256
+    return None if path is None else file_sha256(path)
+
+
+def output_settings(args, model, options: dict, digits: int) -> dict:
+    """Everything that decides the pixels of image i, for the folder's manifest.
+
+    Batch size, process count and device do not change the images (beyond float rounding), so
+    they are not part of it; neither is --num (more images can be added to a folder later).
+    """
+    from mmengine.config import Config
+    from addp_mm import __version__
+    from addp_mm.generation.api import RANDOM_WEIGHTS
+    from addp_mm.utils.provenance import canonical_sha256, file_sha256
+
+    cfg = Config.fromfile(args.config).model.to_dict()
+    for key in ('checkpoint', 'precision', *model.defaults):
+        cfg.pop(key, None)  # recorded below with their effective values
+    sampling = {k: (model.defaults[k] if options.get(k) is None else options[k])
+                for k in model.defaults}
+    mode = ('inpaint' if args.inpaint else 'outpaint' if args.outpaint else
+            'reconstruct' if args.reconstruct else 'sample')
+    cond = dict(mode=mode)
+    if args.inpaint:
+        cond.update(image_sha256=_input_sha256(args.inpaint), mask_sha256=_input_sha256(args.mask))
+    elif args.outpaint:
+        cond.update(image_sha256=_input_sha256(args.outpaint),
+                    keep=model.image_size // 2 if args.keep is None else args.keep)
+    elif args.reconstruct:
+        cond.update(image_sha256=_input_sha256(args.reconstruct), mask_ratio=args.mask_ratio)
+    checkpoint = (RANDOM_WEIGHTS if args.checkpoint == RANDOM_WEIGHTS else
+                  file_sha256(args.checkpoint))
+    return dict(addp_mm_version=__version__, checkpoint_sha256=checkpoint,
+                model_config_sha256=canonical_sha256(cfg), image_size=model.image_size,
+                precision=model.precision, seed=args.seed, sampling=sampling,
+                conditioning=cond, file_name_digits=digits)
+
+
+def _numbered_images(out_dir: str):
+    if not osp.isdir(out_dir):
+        return []
+    return sorted(f for f in os.listdir(out_dir) if _IMAGE_NAME.match(f))
+
+
+def prepare_output_folder(args, settings: dict, rank: int, world: int) -> None:
+    """Check the --out folder's manifest against ``settings``; write it for a new folder.
+
+    Every process reads the folder before any process changes it, so all of them take the same
+    decision (and raise together); rank 0 then writes (or, with --overwrite, clears) it.
+
+    Raises:
+        OutputFolderError: The manifest differs (the message lists the differing settings), or
+            the folder holds numbered PNGs but no manifest.
+    """
+    from addp_mm.utils.provenance import differences, write_json_atomic
+    path = osp.join(args.out, MANIFEST)
+    existing = _numbered_images(args.out)
+    old = None
+    if osp.isfile(path):
+        with open(path) as f:
+            old = json.load(f)
+    fix = ('Pass --overwrite to delete the images in it and start again with these settings, or '
+           'choose another --out folder.')
+    if not args.overwrite:
+        if old is not None:
+            diffs = differences(old.get('settings', {}), settings)
+            if diffs:
+                raise OutputFolderError(
+                    f'{args.out!r} holds images made with other settings ({len(existing)} '
+                    f'numbered PNGs; {path}):\n  ' + '\n  '.join(diffs) + f'\n{fix}')
+        elif existing:
+            raise OutputFolderError(
+                f'{args.out!r} holds {len(existing)} numbered PNGs but no {MANIFEST}, so it is '
+                f'unknown which model and settings made them. {fix}')
+    barrier(args.launcher)
+    if rank == 0:
+        os.makedirs(args.out, exist_ok=True)
+        if args.overwrite and (existing or old is not None):
+            for name in existing:
+                os.remove(osp.join(args.out, name))
+            print(f'--overwrite: deleted {len(existing)} images in {args.out}')
+        if args.overwrite or old is None:
+            write_json_atomic(path, dict(settings=settings, info=dict(
+                config=args.config, checkpoint=args.checkpoint, num_images=args.num,
+                processes=world)))
+    barrier(args.launcher)
+    os.makedirs(args.out, exist_ok=True)
+
+
 def main(argv=None):
     args = parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
@@ -163,7 +279,8 @@ def main(argv=None):
     cond = conditioning(args, model)
 
     digits = max(5, len(str(args.num - 1)))
-    os.makedirs(args.out, exist_ok=True)
+    settings = output_settings(args, model, options, digits)
+    prepare_output_folder(args, settings, rank, world)
     mine = range(rank, args.num, world)
     todo = [i for i in mine if not osp.isfile(image_path(args.out, i, digits))]
     if len(todo) < len(mine):
@@ -196,4 +313,7 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    try:
+        main()
+    except OutputFolderError as e:
+        sys.exit(f'error: {e}')

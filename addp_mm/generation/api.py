@@ -59,8 +59,23 @@ def build_generator(config, checkpoint: Optional[str], device: Union[str, torch.
         model_cfg.setdefault('_scope_', cfg.get('default_scope', 'mmagic'))
         model = MODELS.build(model_cfg)
         if random_init:
-            model.init_weights()
+            _init_quietly(model)
     return model.to(device).eval()
+
+
+def _init_quietly(model) -> None:
+    """``model.init_weights()`` without mmengine's per-parameter "initialized by" dump (about
+    a thousand INFO lines on the console when no log file is open); warnings still show."""
+    import logging
+    from mmengine.logging import MMLogger
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        model.init_weights()
+    finally:
+        logger.setLevel(level)
+    logger.info('random weights (seed 0) for a smoke test: the images will be noise')
 
 
 def load_image(path: str, size: int) -> torch.Tensor:
@@ -75,12 +90,20 @@ def load_image(path: str, size: int) -> torch.Tensor:
     """
     if not osp.isfile(path):
         raise FileNotFoundError(f'image not found: {path!r}')
-    img = _resize_center_crop(Image.open(path).convert('RGB'), size, Image.BICUBIC)
+    img = _resize_center_crop(_open_image(path).convert('RGB'), size, Image.BICUBIC)
     return torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1).float() / 255.
 
 
+#: Grey level (0-255) from which a mask pixel counts as white, i.e. "generate here".
+MASK_THRESHOLD = 128
+
+
 def load_mask(path: str, size: int, image_path: Optional[str] = None) -> torch.Tensor:
-    """Read a mask image (nonzero / white = region to generate) with :func:`load_image`'s geometry.
+    """Read a mask image with :func:`load_image`'s geometry: white = region to generate.
+
+    The mask is converted to grayscale; a pixel is "generate" when its grey level is >=
+    :data:`MASK_THRESHOLD` (128), "keep" below. A uniform mid-grey mask (127) keeps everything, an
+    anti-aliased edge is cut at half intensity.
 
     Args:
         path (str): Mask file (any mode; converted to grayscale).
@@ -92,7 +115,7 @@ def load_mask(path: str, size: int, image_path: Optional[str] = None) -> torch.T
     """
     if not osp.isfile(path):
         raise FileNotFoundError(f'mask not found: {path!r}')
-    mask = Image.open(path).convert('L')
+    mask = _open_image(path).convert('L')
     if image_path is not None:
         with Image.open(image_path) as img:
             if img.size != mask.size:
@@ -100,7 +123,19 @@ def load_mask(path: str, size: int, image_path: Optional[str] = None) -> torch.T
                                  f'image is {img.size[0]}x{img.size[1]}; draw the mask at the '
                                  'image size.')
     mask = _resize_center_crop(mask, size, Image.NEAREST)
-    return torch.from_numpy(np.asarray(mask) > 0)
+    return torch.from_numpy(np.asarray(mask) >= MASK_THRESHOLD)
+
+
+def _open_image(path: str) -> Image.Image:
+    """``Image.open`` with the file named when it is empty or not an image."""
+    if osp.getsize(path) == 0:
+        raise ValueError(f'{path!r} is an empty file (0 bytes), not an image.')
+    try:
+        img = Image.open(path)
+        img.load()
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ValueError(f'{path!r} cannot be read as an image: {e}') from e
+    return img
 
 
 def _resize_center_crop(img: Image.Image, size: int, resample) -> Image.Image:
