@@ -1,32 +1,56 @@
-"""Loading checkpoints safely under torch >= 2.6.
+"""Loading checkpoint files safely, whatever their layout.
 
 torch >= 2.6 loads with ``weights_only=True`` by default, and mmengine 0.10.7 does not pass the flag.
 Checkpoints written by the mmengine Runner hold ``HistoryBuffer`` objects and numpy arrays/scalars
 (``message_hub``, ``meta``), which the weights-only unpickler rejects, so resuming and
-``init_cfg=Pretrained`` from a Runner checkpoint fail. Turning ``weights_only`` off would let any file
-a user passes in run code.
+``init_cfg=Pretrained`` from a Runner checkpoint fail. Release files of other code bases hold more:
+MAE-family ``save_model`` files keep ``'args': argparse.Namespace`` beside ``'model'``, and
+PyTorch-Lightning checkpoints (the taming/MAGE VQGAN) keep ``'hyper_parameters'`` (an omegaconf
+``DictConfig``) and ``'callbacks'``. Turning ``weights_only`` off would let any file a user passes in
+run code.
 
-Instead, :func:`load_checkpoint_file` unpickles with an allow-list: everything torch's weights-only
-unpickler accepts, plus exactly the types mmengine writes (``HistoryBuffer``, numpy arrays, dtypes,
-dtype classes and scalars, ``getattr`` restricted to ``HistoryBuffer``'s statistics methods).
-Anything else is refused with a clear error. :func:`register_mmengine_loader` makes mmengine's
-local-file loader use it, so resume, ``load_from`` and ``init_cfg=Pretrained`` all go through it.
-``import addp_mm`` calls it.
+:func:`load_checkpoint_file` therefore unpickles with its own rules and never runs code from the
+file:
+
+* everything torch's weights-only unpickler accepts, plus exactly the types mmengine writes
+  (``HistoryBuffer``, numpy arrays, dtypes, dtype classes and scalars, ``getattr`` restricted to
+  ``HistoryBuffer``'s statistics methods) and a few inert value types (``set``, ``slice``, pure
+  paths, ...) load as themselves;
+* an object of any other class (``argparse.Namespace``, ``DictConfig``, a Lightning callback, a
+  whole pickled ``nn.Module``, ...) becomes a :class:`LegacyObject` placeholder that records the
+  class name and the pickled state, without importing or calling anything of that class;
+* a pickle that would *call* something to build an object (``os.system`` in a ``__reduce__``,
+  ``eval``, ``functools.partial``, ...) is refused with :class:`pickle.UnpicklingError` before
+  anything is called;
+* ``.safetensors`` files load as plain state dicts.
+
+:func:`legacy_objects` lists the placeholders of a loaded checkpoint (the converter prints them).
+:func:`register_mmengine_loader` makes mmengine's local-file loader use :func:`load_checkpoint_file`,
+so resume, ``load_from`` and ``init_cfg=Pretrained`` all go through it; ``import addp_mm`` calls it.
+
+The one difference from stock mmengine that remains after ``import addp_mm``: an object of a class
+outside the allow-list comes back as an inert :class:`LegacyObject` placeholder (stock mmengine,
+with ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1``, would rebuild it by running the pickle's code, and
+without it refuses the file), and a file that would call code is refused.
 """
 import _compat_pickle
 import builtins
+import datetime
 import os
 import os.path as osp
+import pathlib
 import pickle
-from typing import Any, Callable, Dict, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import torch
 
 _EXTRA_ALLOWED: Optional[Dict[str, Any]] = None
+_SAFETENSORS_SUFFIXES = ('.safetensors', )
 
 
 def _extra_allowed_globals() -> Dict[str, Any]:
-    """Globals that mmengine Runner checkpoints need beyond torch's weights-only allow-list."""
+    """Globals that load as themselves: torch's weights-only allow-list, mmengine Runner state and
+    inert value types."""
     global _EXTRA_ALLOWED
     if _EXTRA_ALLOWED is None:
         import numpy as np
@@ -48,8 +72,18 @@ def _extra_allowed_globals() -> Dict[str, Any]:
         allowed['numpy.dtype'] = np.dtype
         allowed['mmengine.logging.history_buffer.HistoryBuffer'] = HistoryBuffer
         allowed['builtins.getattr'] = _restricted_getattr
-        for name in ('set', 'frozenset', 'slice', 'complex', 'range'):
+        for name in ('set', 'frozenset', 'slice', 'complex', 'range', 'bytearray', 'object'):
             allowed[f'builtins.{name}'] = getattr(builtins, name)
+        # Inert value types whose constructors touch nothing outside the object. Concrete paths
+        # load as pure paths (no file system access, and a WindowsPath loads on Linux).
+        allowed['pathlib.PurePath'] = pathlib.PurePath
+        allowed['pathlib.PurePosixPath'] = allowed['pathlib.PosixPath'] = pathlib.PurePosixPath
+        allowed['pathlib.PureWindowsPath'] = pathlib.PureWindowsPath
+        allowed['pathlib.WindowsPath'] = pathlib.PureWindowsPath
+        allowed['pathlib.Path'] = pathlib.PurePath
+        for name in ('datetime', 'date', 'time', 'timedelta', 'timezone'):
+            allowed[f'datetime.{name}'] = getattr(datetime, name)
+        allowed['copyreg._reconstructor'] = _safe_reconstructor
         _EXTRA_ALLOWED = allowed
     return _EXTRA_ALLOWED
 
@@ -84,6 +118,116 @@ def _numpy_dtype_class(module: str, name: str) -> Any:
     return None
 
 
+class LegacyObject:
+    """An inert stand-in for an object of a class that addp_mm does not rebuild from a checkpoint.
+
+    Nothing of the original class is imported or called. The placeholder keeps what the pickle
+    held, as plain data:
+
+    Attributes:
+        legacy_class (str): ``'module.QualName'`` of the original class (class attribute).
+        legacy_args (tuple): Arguments the pickle gave to ``__new__`` or the constructor.
+        legacy_state: The pickled state (``__dict__`` or ``__getstate__()``), if any.
+        legacy_items (dict) / legacy_list (list): Items of dict/list subclasses, if any.
+    """
+    legacy_class = '?'
+
+    def __init__(self, *args, **kwargs):  # only reached for LegacyObject itself
+        object.__setattr__(self, 'legacy_args', args)
+
+    def __setstate__(self, state):
+        object.__setattr__(self, 'legacy_state', state)
+
+    # dict / list subclasses are rebuilt with SETITEMS / APPENDS
+    def __setitem__(self, key, value):
+        self.__dict__.setdefault('legacy_items', {})[key] = value
+
+    def append(self, value):
+        self.__dict__.setdefault('legacy_list', []).append(value)
+
+    def extend(self, values):
+        self.__dict__.setdefault('legacy_list', []).extend(values)
+
+    def __getattr__(self, name):
+        if name.startswith('legacy_'):
+            return None
+        raise AttributeError(
+            f'{name!r}: this is a placeholder for a {self.legacy_class} object from a checkpoint '
+            'file; addp_mm does not rebuild objects of that class (loading them would run code '
+            'from the file). Its pickled state is in `.legacy_state`.')
+
+    def __repr__(self):
+        return f'<LegacyObject {self.legacy_class}>'
+
+
+class _LegacyClassMeta(type):
+    """Metaclass of the per-name placeholder classes: calling one (a pickle ``REDUCE``) is a call
+    the file asks for, refused; ``__new__`` (``NEWOBJ``, how protocol 2 pickles plain objects)
+    gives an inert placeholder."""
+
+    def __call__(cls, *args, **kwargs):
+        raise pickle.UnpicklingError(_call_refused(cls.legacy_class))
+
+    def __repr__(cls):
+        return f'<placeholder class {cls.legacy_class}>'
+
+    def __reduce__(cls):  # placeholders stay placeholders if pickled again
+        return (_legacy_class, (cls.legacy_class, ))
+
+
+class _LegacyBase(LegacyObject, metaclass=_LegacyClassMeta):
+
+    def __new__(cls, *args, **kwargs):
+        obj = object.__new__(cls)
+        object.__setattr__(obj, 'legacy_args', args)
+        if kwargs:
+            object.__setattr__(obj, 'legacy_kwargs', kwargs)
+        return obj
+
+    def __reduce__(self):
+        return (_rebuild_legacy, (self.legacy_class, dict(self.__dict__)))
+
+
+_LEGACY_CLASSES: Dict[str, type] = {}
+
+
+def _legacy_class(qualname: str) -> type:
+    """The placeholder class standing for ``qualname`` (one per name, so ``isinstance`` and ``is``
+    work between objects of one file)."""
+    cls = _LEGACY_CLASSES.get(qualname)
+    if cls is None:
+        module, _, name = qualname.rpartition('.')
+        cls = _LegacyClassMeta(name or qualname, (_LegacyBase, ), dict(legacy_class=qualname,
+                                                                        __module__=__name__))
+        _LEGACY_CLASSES[qualname] = cls
+    return cls
+
+
+def _rebuild_legacy(qualname: str, attrs: dict) -> LegacyObject:
+    obj = _LegacyBase.__new__(_legacy_class(qualname))
+    obj.__dict__.update(attrs)
+    return obj
+
+
+def _call_refused(qualname: str) -> str:
+    return (f'the checkpoint asks to call {qualname}(...) while it is loaded; addp_mm never runs '
+            'code from a checkpoint file, so it is refused and nothing was called. Tensors, '
+            'containers, numpy arrays and inert objects (Namespace, DictConfig, Lightning '
+            'callbacks, ...) load; a file that needs a call does not. If you trust this file and '
+            'the code it names, load it in that code base and re-save its state dict with '
+            '`torch.save({"state_dict": sd}, path)`.')
+
+
+def _safe_reconstructor(cls, base, state):
+    """``copyreg._reconstructor``, how protocols 0 and 1 pickle plain objects: only for placeholder
+    classes over ``object`` (nothing is called)."""
+    if isinstance(cls, _LegacyClassMeta) and base is object and state is None:
+        return _LegacyBase.__new__(cls)
+    name = getattr(cls, 'legacy_class', None) or f'{getattr(cls, "__module__", "?")}.' \
+        f'{getattr(cls, "__qualname__", cls)}'
+    raise pickle.UnpicklingError(_call_refused(name))
+
+
 class _RestrictedUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str) -> Any:
@@ -98,16 +242,14 @@ class _RestrictedUnpickler(pickle.Unpickler):
         if obj is None:
             obj = _numpy_dtype_class(module, name)
         if obj is None:
-            raise pickle.UnpicklingError(
-                f'the checkpoint contains the object {module}.{name}, which addp_mm does not load '
-                '(it could run arbitrary code). Only tensors, containers, numpy arrays and mmengine '
-                'Runner state are accepted. If you trust this file, re-save its state dict with '
-                '`torch.save({"state_dict": sd}, path)` in a trusted Python session.')
+            # Never import or resolve the real object: a placeholder class that can be
+            # instantiated without a call (NEWOBJ) but refuses to be called (REDUCE).
+            obj = _legacy_class(f'{module}.{name}')
         return obj
 
 
 def _restricted_load(file, **kwargs) -> Any:
-    """``pickle.load`` with the allow-list.
+    """``pickle.load`` with the rules above.
 
     torch's legacy (non-zip) format calls ``pickle_module.load`` directly for its header records, so
     this must be restricted as well: plain ``pickle.load`` here would run any code in a crafted
@@ -117,44 +259,92 @@ def _restricted_load(file, **kwargs) -> Any:
 
 
 class _RestrictedPickleModule:
-    """A ``pickle_module`` for :func:`torch.load` that only builds allow-listed objects."""
+    """A ``pickle_module`` for :func:`torch.load` that never calls anything outside the allow-list."""
     Unpickler = _RestrictedUnpickler
     load = staticmethod(_restricted_load)
     UnpicklingError = pickle.UnpicklingError
     __name__ = 'addp_mm_restricted_pickle'
 
 
+def _is_safetensors(filename: str) -> bool:
+    if filename.endswith(_SAFETENSORS_SUFFIXES):
+        return True
+    # A safetensors file starts with the 8-byte little-endian header length and a JSON object.
+    with open(filename, 'rb') as f:
+        head = f.read(9)
+    return (len(head) == 9 and head[8:9] == b'{'
+            and 0 < int.from_bytes(head[:8], 'little') < osp.getsize(filename))
+
+
+def _load_safetensors(filename: str, map_location) -> Dict[str, torch.Tensor]:
+    try:
+        from safetensors.torch import load_file
+    except ImportError as e:  # pragma: no cover - safetensors is a runtime requirement
+        raise ImportError(f'{filename!r} is a .safetensors file; install `safetensors` '
+                          '(requirements/runtime.txt) to load it.') from e
+    sd = load_file(filename, device='cpu')
+    if isinstance(map_location, (str, torch.device)) and str(map_location) != 'cpu':
+        sd = {k: v.to(map_location) for k, v in sd.items()}
+    return sd
+
+
 def load_checkpoint_file(filename: Union[str, os.PathLike],
                          map_location: Union[str, Callable, torch.device, None] = 'cpu') -> Any:
-    """Load a checkpoint file without allowing arbitrary code.
+    """Load a checkpoint file without running any code from it.
 
-    Plain state dicts, official ADDP/MAGE/VQGAN files and full mmengine Runner checkpoints load.
+    Plain state dicts, official ADDP/MAGE/VQGAN files, MAE-family ``save_model`` files,
+    PyTorch-Lightning checkpoints, full mmengine Runner checkpoints and ``.safetensors`` files load.
+    Objects of classes outside the allow-list come back as :class:`LegacyObject` placeholders.
 
     Args:
         filename (str | PathLike): Local path.
         map_location: As in :func:`torch.load`. Defaults to ``'cpu'``.
 
     Returns:
-        The unpickled object (usually a dict).
+        The unpickled object (usually a dict); a state dict for ``.safetensors``.
 
     Raises:
         FileNotFoundError: With the path, when the file does not exist.
+        pickle.UnpicklingError: When the file would call code while loading.
     """
     filename = os.fspath(filename)
     if not osp.isfile(filename):
         raise FileNotFoundError(f'checkpoint file not found: {filename!r}. Check the path (this '
                                 'package never downloads weights; see configs/addp/README.md for '
                                 'how to obtain and convert them).')
+    if _is_safetensors(filename):
+        return _load_safetensors(filename, map_location)
     try:
         return torch.load(filename, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError:
-        # Most likely a Runner checkpoint: retry with the mmengine allow-list below. Only
-        # pickle-level refusals get here; TorchScript archives, corrupt files etc. raise other
-        # errors.
+        # A Runner checkpoint or a release file with other objects: retry with the rules above.
+        # Only pickle-level refusals get here; TorchScript archives, corrupt files etc. raise
+        # other errors.
         if os.getenv('TORCH_FORCE_WEIGHTS_ONLY_LOAD', '0').lower() in ('1', 'y', 'yes', 'true'):
             raise  # the user asked torch for weights-only loading everywhere
     return torch.load(filename, map_location=map_location, weights_only=False,
                       pickle_module=_RestrictedPickleModule)
+
+
+def legacy_objects(obj: Any, path: str = '') -> List[Tuple[str, str]]:
+    """``(where, class name)`` of every :class:`LegacyObject` in a loaded checkpoint, e.g.
+    ``[("['args']", 'argparse.Namespace')]``. Placeholders inside placeholders are not listed."""
+    found: List[Tuple[str, str]] = []
+    if isinstance(obj, LegacyObject):
+        found.append((path or '<file>', obj.legacy_class))
+    elif isinstance(obj, type) and isinstance(obj, _LegacyClassMeta):
+        found.append((path or '<file>', obj.legacy_class))
+    elif isinstance(obj, dict):
+        if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+            return found  # a state dict: nothing to look at
+        for k, v in obj.items():
+            if isinstance(k, _LegacyClassMeta):
+                found.append((f'{path}[key]', k.legacy_class))
+            found.extend(legacy_objects(v, f'{path}[{k!r}]'))
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            found.extend(legacy_objects(v, f'{path}[{i}]'))
+    return found
 
 
 def load_from_local_safe(filename: str, map_location=None) -> Any:

@@ -1,0 +1,186 @@
+"""Release files in every real layout load everywhere, without running code (issue 14, item 1/5).
+
+Each layout is built from the fixture's own tensors (tests/legacy_layouts.py): MAE-family
+``save_model`` (``'args': Namespace``), Lightning (``DictConfig`` hyper-parameters, callbacks), raw,
+``{'state_dict'}``, ``{'model'}`` and safetensors. They must load through the safe loader, through
+mmengine's loader (what ``load_from``/resume/``Pretrained`` use after ``import addp_mm``), in the
+converter and in the frozen VQGAN / token-predictor loaders, with bit-equal tensors.
+"""
+import argparse
+import importlib.util
+import os.path as osp
+import pathlib
+import pickle
+import sys
+
+import pytest
+import torch
+from mmengine.runner.checkpoint import CheckpointLoader
+
+import addp_mm  # noqa: F401  (routes mmengine's local loading through the safe loader)
+from addp_mm.utils.checkpoint import LegacyObject, legacy_objects, load_checkpoint_file
+from addp_mm.utils.weights import extract_state_dict
+
+from .conftest import REPO_ROOT, reference_model_cfg
+from .legacy_layouts import FOREIGN_CLASSES, LAYOUTS, mae_args, save_layout
+
+TOOL = osp.join(REPO_ROOT, 'tools', 'model_converters', 'convert_addp.py')
+
+
+def _sd(reference, name):
+    return extract_state_dict(load_checkpoint_file(reference.path(name)))
+
+
+def _assert_same(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        assert a[k].dtype == b[k].dtype and torch.equal(a[k], b[k]), k
+
+
+@pytest.mark.parametrize('layout', LAYOUTS)
+def test_every_layout_loads_with_equal_tensors(reference, tmp_path, layout):
+    sd = _sd(reference, 'mage.pth')
+    ext = '.safetensors' if layout == 'safetensors' else '.pth'
+    path = save_layout(sd, layout, tmp_path / f'mage_{layout}{ext}')
+    for ckpt in (load_checkpoint_file(path),
+                 CheckpointLoader.load_checkpoint(path, map_location='cpu')):
+        _assert_same(extract_state_dict(ckpt, path), sd)
+        found = {cls for _, cls in legacy_objects(ckpt)}
+        assert found == FOREIGN_CLASSES.get(layout, set())
+
+
+def test_placeholders_record_class_and_state(tmp_path):
+    path = save_layout({'w': torch.ones(2)}, 'mae_save_model', tmp_path / 'm.pth')
+    ckpt = load_checkpoint_file(path)
+    args = ckpt['args']
+    assert isinstance(args, LegacyObject) and not isinstance(args, argparse.Namespace)
+    assert args.legacy_class == 'argparse.Namespace'
+    expected = vars(mae_args())
+    expected['output_dir'] = pathlib.PurePosixPath(expected['output_dir'])  # a pure path: inert
+    assert args.legacy_state == expected
+    assert ckpt['epoch'] == 1599 and ckpt['scaler']['scale'] == 65536.0
+    with pytest.raises(AttributeError, match='placeholder for a argparse.Namespace'):
+        args.lr  # noqa: B018
+    # the placeholder classes were never imported
+    lightning = load_checkpoint_file(save_layout({'w': torch.ones(2)}, 'lightning',
+                                                 tmp_path / 'l.ckpt'))
+    assert 'pytorch_lightning' not in sys.modules  # nothing of the file's classes was imported
+    hp = lightning['hyper_parameters']
+    assert hp.legacy_class == 'omegaconf.dictconfig.DictConfig'
+    assert torch.equal(lightning['callback_object'].legacy_state['best_model_score'],
+                       torch.tensor(0.25))
+
+
+@pytest.mark.parametrize('protocol', [1, 2, 4])
+def test_namespace_loads_as_placeholder_with_every_protocol(tmp_path, protocol):
+    path = tmp_path / 'ns.pth'
+    torch.save({'model': {'w': torch.ones(1)}, 'args': argparse.Namespace(lr=0.5)}, path,
+               pickle_protocol=protocol)
+    ckpt = load_checkpoint_file(path)
+    assert ckpt['args'].legacy_class == 'argparse.Namespace'
+    assert ckpt['args'].legacy_state == {'lr': 0.5}
+
+
+def test_frozen_loaders_take_lightning_vqgan_and_mae_style_mage(reference, tmp_path):
+    """The VQGAN from a Lightning checkpoint, the MAGE predictor from a ``save_model`` file."""
+    from mmpretrain.registry import MODELS
+    cfg = reference_model_cfg(reference.config)['target_generator']
+    vq_sd, mage_sd = _sd(reference, 'vqgan.ckpt'), _sd(reference, 'mage.pth')
+    vq_cfg = dict(cfg['vqgan'], checkpoint=save_layout(vq_sd, 'lightning', tmp_path / 'vq.ckpt'))
+    pred_cfg = dict(cfg['predictor'],
+                    checkpoint=save_layout(mage_sd, 'mae_save_model', tmp_path / 'mage.pth'))
+    for module_cfg, sd in ((vq_cfg, vq_sd), (pred_cfg, mage_sd)):
+        module = MODELS.build(module_cfg)
+        module.init_weights()
+        own = module.state_dict()
+        # the encoder's first conv / the predictor's first block: straight from the file
+        key = next(k for k in own if k in sd and sd[k].dim() > 1)
+        assert torch.equal(own[key], sd[key]), key
+
+
+def _run_converter(*args):
+    import contextlib
+    import io
+    spec = importlib.util.spec_from_file_location('convert_addp_legacy', TOOL)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = tool.main([str(a) for a in args])
+    return code, out.getvalue()
+
+
+@pytest.mark.parametrize('layout', LAYOUTS)
+def test_converter_reads_every_layout(reference, tmp_path, layout):
+    sd = _sd(reference, 'addp.pth')
+    ext = '.safetensors' if layout == 'safetensors' else '.pth'
+    src = save_layout(sd, layout, tmp_path / f'addp_{layout}{ext}')
+    code, out = _run_converter(src, tmp_path / 'bb.pth', '--to', 'mmpretrain')
+    assert code == 0
+    direct = tmp_path / 'direct.pth'
+    assert _run_converter(reference.path('addp.pth'), direct, '--to', 'mmpretrain')[0] == 0
+    _assert_same(load_checkpoint_file(tmp_path / 'bb.pth')['state_dict'],
+                 load_checkpoint_file(direct)['state_dict'])
+    for cls in FOREIGN_CLASSES.get(layout, ()):
+        assert f'ignored {cls} object' in out
+    if layout == 'mae_save_model':
+        assert 'not used: args, epoch, optimizer, scaler' in out
+
+
+def test_load_from_and_pretrained_take_legacy_files(tmp_path):
+    """``load_from`` (mmengine ``load_checkpoint``) and ``init_cfg=Pretrained`` read files that hold
+    foreign objects."""
+    from mmengine.runner.checkpoint import load_checkpoint
+
+    from .toy_modules import ToyLinearModel
+    src = ToyLinearModel()
+    torch.nn.init.normal_(src.linear.weight)
+    for layout in ('state_dict', 'lightning', 'safetensors'):
+        ext = '.safetensors' if layout == 'safetensors' else '.pth'
+        path = save_layout(src.state_dict(), layout, tmp_path / f'toy_{layout}{ext}')
+        dst = ToyLinearModel()
+        load_checkpoint(dst, path, map_location='cpu', strict=True)
+        assert torch.equal(dst.linear.weight, src.linear.weight), layout
+        dst = ToyLinearModel(init_cfg=dict(type='Pretrained', checkpoint=path))
+        dst.init_weights()
+        assert torch.equal(dst.linear.weight, src.linear.weight), layout
+
+
+class _CallsOnLoad:
+
+    def __init__(self, func, *args):
+        self.func, self.args = func, args
+
+    def __reduce__(self):
+        return (self.func, self.args)
+
+
+def _evil_payloads(marker):
+    import os
+    import subprocess
+    cmd = f'touch {marker}'
+    return {
+        'os.system': _CallsOnLoad(os.system, cmd),
+        'eval': _CallsOnLoad(eval, f'__import__("os").system({cmd!r})'),
+        'subprocess.Popen': _CallsOnLoad(subprocess.Popen, ['touch', str(marker)]),
+        # hidden inside an object that would itself load as a placeholder
+        'nested in Namespace': argparse.Namespace(model='x', hook=_CallsOnLoad(os.system, cmd)),
+    }
+
+
+@pytest.mark.parametrize('case', ['os.system', 'eval', 'subprocess.Popen', 'nested in Namespace'])
+@pytest.mark.parametrize('protocol', [1, 2, 4])  # 1: copyreg._reconstructor objects
+def test_code_in_a_legacy_file_is_refused(tmp_path, case, protocol):
+    marker = tmp_path / 'pwned'
+    payload = {'model': {'w': torch.zeros(1)}, 'args': _evil_payloads(marker)[case]}
+    path = tmp_path / 'evil.pth'
+    torch.save(payload, path, pickle_protocol=protocol)
+    with pytest.raises(pickle.UnpicklingError, match='never runs code'):
+        load_checkpoint_file(path)
+    with pytest.raises(pickle.UnpicklingError, match='nothing was called'):
+        CheckpointLoader.load_checkpoint(str(path), map_location='cpu')
+    code = None
+    with pytest.raises(pickle.UnpicklingError):
+        code = _run_converter(path, tmp_path / 'out.pth')
+    assert code is None and not (tmp_path / 'out.pth').exists()
+    assert not marker.exists()
