@@ -9,6 +9,7 @@ import argparse
 import os
 
 import addp_mm  # noqa: F401  (routes mmengine's checkpoint loading through addp_mm's safe loader)
+from addp_mm.utils.device import set_tf32
 from addp_mm.utils.runtime import set_default_collate, set_default_work_dir, setup_cpu_distributed
 from mmengine.config import Config, DictAction
 from mmengine.evaluator import DumpResults
@@ -86,6 +87,9 @@ def main(argv=None):
     cfg = Config.fromfile(args.config)  # runs the config's custom_imports
     cfg = merge_args(cfg, args)
     setup_cpu_distributed(cfg)
+    if not cfg.get('test_cfg', {}).get('fp16', False):
+        # fp32 evaluation is true fp32 on CUDA, as the official entry points (no TF32)
+        set_tf32(False)
 
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)

@@ -24,7 +24,7 @@ from mmengine.model import BaseModule
 from mmpretrain.models.utils import resize_pos_embed
 
 from ..models.backbones.addp_vit import PatchEmbed, resolve_arch
-from ..models.utils.init import init_official
+from ..models.utils.init import init_official, init_patch_embed
 from ..models.utils.transformer import TransformerBlock
 
 def window_partition(x: torch.Tensor, window_size: int) -> Tuple[torch.Tensor, Tuple[int, int]]:
@@ -200,9 +200,7 @@ class ADDPViTDet(BaseModule):
             return
         init_official(self)
         nn.init.normal_(self.pos_embed, std=.02)
-        w = self.patch_embed.projection.weight
-        nn.init.xavier_uniform_(w.view(w.shape[0], -1))
-        nn.init.zeros_(self.patch_embed.projection.bias)
+        init_patch_embed(self.patch_embed.projection)  # bias: PyTorch's default, as official
         self._is_init = True
 
     def _resize_pos_embed_on_load(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:

@@ -19,7 +19,7 @@ from mmpretrain.registry import MODELS as PRETRAIN_MODELS
 from .. import models  # noqa: F401  (registers ADDPViT & co. in mmpretrain's MODELS)
 from ..utils.checkpoint import load_checkpoint_file
 from ..utils.convert import convert_official_addp, is_official_addp
-from ..utils.device import EMULATED_BF16_HINT, cpu_has_native_bf16
+from ..utils.device import EMULATED_BF16_HINT, cpu_has_native_bf16, fp32_without_tf32
 from ..utils.weights import extract_state_dict
 from . import sampling as sampling_loop
 
@@ -217,9 +217,12 @@ class ADDPGenerator(BaseModel):
         return self.vqgan.resolution
 
     def autocast(self):
-        """Context manager applying ``precision`` to the network (sampling math stays fp32)."""
+        """Context manager applying ``precision`` to the network (sampling math stays fp32).
+
+        fp32 is true fp32: TF32 is off for CUDA matmuls and convolutions inside (as in the
+        official generation code), the previous flags restored after."""
         if self.precision == 'fp32':
-            return contextlib.nullcontext()
+            return fp32_without_tf32()
         device = self.data_preprocessor.device.type
         dtype = torch.bfloat16 if self.precision == 'bf16' else torch.float16
         if dtype == torch.float16 and device != 'cuda':

@@ -16,6 +16,11 @@ param_scheduler = [
 ]
 train_cfg = dict(max_epochs=max_epochs)
 
+# The official training mode: the frozen token predictor runs with its dropout active while the
+# model trains (the official per-epoch model.train() re-enables it); False gives deterministic
+# targets. See configs/addp/README.md, "Official training behaviours".
+model = dict(target_generator=dict(predictor_dropout=True))
+
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=100),
     checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3))

@@ -6,7 +6,7 @@ import torch.nn as nn
 from mmpretrain.models.backbones.base_backbone import BaseBackbone
 from mmpretrain.registry import MODELS
 
-from ..utils.init import init_official
+from ..utils.init import init_official, init_patch_embed
 from ..utils.transformer import Dropout, TransformerBlock
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -110,9 +110,7 @@ class ADDPViT(BaseBackbone):
         init_official(self)
         for p in (self.cls_token, self.pos_embed):
             nn.init.normal_(p, std=.02)
-        w = self.patch_embed.projection.weight
-        nn.init.xavier_uniform_(w.view(w.shape[0], -1))
-        nn.init.zeros_(self.patch_embed.projection.bias)
+        init_patch_embed(self.patch_embed.projection)  # bias: PyTorch's default, as official
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor]:
         """Encode images.

@@ -2,6 +2,7 @@
 from typing import Dict, Optional
 
 import torch
+import torch.nn as nn
 from mmengine.model import BaseModule
 from mmpretrain.registry import MODELS
 
@@ -16,15 +17,29 @@ class ADDPTargetGenerator(BaseModule):
     Args:
         vqgan (dict): Config of the :class:`VQGANTokenizer`.
         predictor (dict): Config of the :class:`MAGETokenPredictor`.
+        predictor_dropout (bool): Run the frozen token predictor with its dropout active while
+            the model trains, as the official pre-training does (its per-epoch ``model.train()``
+            re-enables the predictor's dropout; the paper's numbers come from that mode). The two
+            queries of the batched pass then get independent dropout masks, which is the same
+            distribution as the official two separate passes. Evaluation (``model.eval()``) is
+            always deterministic. False keeps the predictor in eval mode during training too (a
+            deterministic target for given masks). Defaults to False; the ImageNet
+            reproduction configs set True.
     """
 
-    def __init__(self, vqgan: dict, predictor: dict, init_cfg: Optional[dict] = None) -> None:
+    def __init__(self, vqgan: dict, predictor: dict, predictor_dropout: bool = False,
+                 init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.vqgan = MODELS.build(vqgan)
         self.predictor = MODELS.build(predictor)
+        self.predictor_dropout = bool(predictor_dropout)
 
     def train(self, mode: bool = True):
-        return super().train(False)
+        super().train(False)
+        if mode and self.predictor_dropout:
+            # the frozen predictor's own train() keeps eval mode; bypass it for this switch only
+            nn.Module.train(self.predictor, True)
+        return self
 
     @torch.no_grad()
     def tokenize(self, images: torch.Tensor) -> Dict[str, torch.Tensor]:

@@ -7,7 +7,8 @@ class FrozenMixin:
 
     ``freeze()`` turns off gradients; ``train()`` keeps the module in eval mode whatever the parent
     asks, so dropout stays off. (The official ADDP code lets the training loop's ``model.train()``
-    switch the token predictor's dropout back on; we deliberately do not.)
+    switch the token predictor's dropout back on; ``ADDPTargetGenerator(predictor_dropout=True)``
+    reproduces that, explicitly.)
     """
 
     def freeze(self) -> None:
