@@ -3,7 +3,6 @@
 The network parts are addp_mm's pre-training modules (built from mmpretrain's registry); the
 denoising loop itself lives in :mod:`addp_mm.generation.sampling`.
 """
-import contextlib
 import copy
 import warnings
 from typing import Callable, Dict, List, Optional, Sequence, Union
