@@ -7,6 +7,7 @@ block (no final norm) and the mean of the patch tokens that feeds ``fc_norm`` (m
 ``ln2``).
 """
 import copy
+import functools
 
 import pytest
 import torch
@@ -33,10 +34,15 @@ def fixture_arch(config: dict) -> dict:
                 feedforward_channels=4 * D)
 
 
+@functools.lru_cache()
+def _shipped_model(path: str):
+    """The shipped config's model (read once per config: parsing takes ~0.5 s)."""
+    return Config.fromfile(path).model
+
+
 def build_from_config(path: str, config: dict, checkpoint: str):
     """The shipped config's classifier with the fixture's sizes and the converted checkpoint."""
-    cfg = Config.fromfile(path)
-    model_cfg = copy.deepcopy(cfg.model)
+    model_cfg = copy.deepcopy(_shipped_model(path))
     model_cfg.backbone.arch = fixture_arch(config)
     model_cfg.backbone.img_size = config['vqgan']['ddconfig']['resolution']
     model_cfg.backbone.patch_size = patch_size(config)

@@ -1,8 +1,9 @@
 """Generation conformance: two deterministic steps of the official loop (outputs.generation).
 
 The fixture ran the official ``engine_generate`` step with argmax instead of sampling and choice
-temperature 0 on an 8-step cosine schedule; each step is replayed here from its recorded inputs
-with the generator built from the fixture's ``addp.pth`` through the converter.
+temperature 0 on a cosine schedule (``gen_num_iter`` steps in config.json); each step is replayed
+here from its recorded inputs, and our loop is run from the start with step 0's outputs feeding
+step 1, with the generator built from the fixture's ``addp.pth`` through the converter.
 """
 import pytest
 import torch
@@ -44,7 +45,7 @@ def generator(reference, converted, request):
                                            channels_last=request.param), _scope_='mmagic'))
 
 
-@pytest.mark.parametrize('step', [0, 1])
+@pytest.mark.parametrize('step', [1])  # step 0 from its recorded inputs is the chained run's step 0
 def test_denoise_step_matches_official(reference, generator, step):
     from addp_mm.generation.sampling import denoise_step
     ref = reference.outputs['generation'][f'step{step}']
@@ -66,6 +67,40 @@ def test_denoise_step_matches_official(reference, generator, step):
         -1, ref['argmax_tokens'][..., None])[..., 0].masked_fill(kept, float('inf'))
     assert_equal_or_tie(out['mask'], ref['mask_next'], conf, False, f'step{step} mask_next')
     assert_close_rel(out['x'], ref['x_next'], name=f'step{step} x_next')
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_chained_steps_match_official(reference, generator):
+    """Our loop from the start: step 0's own outputs (not the recorded inputs) feed step 1, and
+    both steps equal the reference (argmax, choice temperature 0)."""
+    from addp_mm.generation.sampling import generate
+    cfg, gen = reference.config, reference.outputs['generation']
+    B, L = gen['step0']['mask_in'].shape
+    states = {}
+
+    def record(step, state):
+        states[step] = {k: v.clone() for k, v in state.items()}
+        if step == 1:
+            raise _Stop  # two steps are enough; the rest of the loop is not recorded
+
+    with torch.no_grad(), pytest.raises(_Stop):
+        generate(generator, torch.zeros(B, L, dtype=torch.long), torch.ones(B, L), x=None,
+                 num_steps=cfg['gen_num_iter'], schedule=cfg['gen_schedule'],
+                 choice_temperature=0., sampling='argmax', callback=record)
+    for step in (0, 1):
+        ours, ref = states[step], gen[f'step{step}']
+        assert_close_rel(ours['logits'], ref['logits'], name=f'chained step{step} logits')
+        # the chain is exact (no near-tie decided differently), so ids and masks are equal
+        assert torch.equal(ours['ids'], ref['argmax_tokens']), f'chained step{step} ids'
+        assert torch.equal(ours['mask'], ref['mask_next'].to(ours['mask'].dtype)), \
+            f'chained step{step} mask'
+        assert_close_rel(ours['x'], ref['x_next'], name=f'chained step{step} x_next')
+    # step 1 read our step 0's state, which is the recorded input of step 1
+    assert_close_rel(states[0]['x'], gen['step1']['x_in'], name='step1 x_in')
+    assert torch.equal(states[0]['mask'], gen['step1']['mask_in'].to(states[0]['mask'].dtype))
 
 
 def test_first_step_skips_the_encoder(reference, generator, monkeypatch):

@@ -1,5 +1,8 @@
 """The segmentation backbone (mmpretrain's VisionTransformer as configured): conformance with the
 official fine-tuning ViT and loading of the converted release."""
+import copy
+import functools
+
 import pytest
 import torch
 from mmengine.config import Config
@@ -14,10 +17,16 @@ from ..test_det.conftest import release_backbone_shapes
 from .conftest import SEG_B, SEG_L
 
 
+@functools.lru_cache()
+def _shipped_backbone() -> dict:
+    """The shipped ViT-B backbone config (read once: parsing the config takes ~0.5 s)."""
+    return Config.fromfile(SEG_B).model.backbone.to_dict()
+
+
 def _out_indices(depth: int) -> list:
     """The shipped ViT-B outputs ([3, 5, 7, 11] of 12 blocks) scaled to ``depth`` blocks; the last
     block is always one of them."""
-    shipped = Config.fromfile(SEG_B).model.backbone.out_indices
+    shipped = _shipped_backbone()['out_indices']
     assert shipped[-1] == 11
     return sorted({i * depth // 12 for i in shipped[:-1]} | {depth - 1})
 
@@ -26,7 +35,7 @@ def _seg_backbone_cfg(reference, checkpoint: str, **overrides) -> dict:
     """The shipped ViT-B backbone config with the fixture's sizes (the last block is always
     among the outputs)."""
     c = reference.config
-    cfg = Config.fromfile(SEG_B).model.backbone.to_dict()
+    cfg = copy.deepcopy(_shipped_backbone())
     cfg.update(arch=dict(embed_dims=c['dim'], num_layers=c['depth'], num_heads=c['heads'],
                          feedforward_channels=4 * c['dim']),
                out_indices=_out_indices(c['depth']), patch_size=reference.patch_size,
@@ -67,7 +76,7 @@ def test_fixture_weights_load_at_512_with_no_missing_key(reference, converted_fi
     resized from the pre-training grid (16 x 16 for ADDP) to the 512 px grid (class entry
     kept)."""
     model = _build(_seg_backbone_cfg(reference, converted_fixture))
-    size = Config.fromfile(SEG_B).model.backbone.img_size
+    size = _shipped_backbone()['img_size']
     grid, new = reference.grid, size // reference.patch_size
     # the check the configs' CheckPretrainedKeysHook runs before training
     report = check_pretrained_keys(model)['']
