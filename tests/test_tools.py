@@ -119,9 +119,12 @@ def test_train_merge_args(tmp_path):
     cfg = merged()
     assert cfg.work_dir == osp.join('./work_dirs', 'toy_mmpretrain')
     assert cfg.get('resume', False) is False
-    # the config's own hooks stay; FaultToleranceHook is added once (opt out with a flag)
-    assert [h['type'] for h in cfg.custom_hooks] == ['ToyDoneHook', 'FaultToleranceHook']
-    assert [h['type'] for h in merged('--no-fault-tolerance').custom_hooks] == ['ToyDoneHook']
+    # the config's own hooks stay; FaultToleranceHook is added once (opt out with a flag), and
+    # the load/resume checks of CheckPretrainedKeysHook always
+    assert [h['type'] for h in cfg.custom_hooks] == ['ToyDoneHook', 'FaultToleranceHook',
+                                                     'CheckPretrainedKeysHook']
+    assert [h['type'] for h in merged('--no-fault-tolerance').custom_hooks] == [
+        'ToyDoneHook', 'CheckPretrainedKeysHook']
     # mmpretrain scope: default_collate unless the config names a collate_fn.
     assert cfg.train_dataloader.collate_fn == dict(type='default_collate')
     assert cfg.test_dataloader.collate_fn == dict(type='default_collate')

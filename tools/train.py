@@ -11,9 +11,9 @@ import argparse
 import os
 
 import addp_mm  # noqa: F401  (routes mmengine's checkpoint loading through addp_mm's safe loader)
-from addp_mm.utils.runtime import (add_fault_tolerance_hook, resolve_auto_resume,
-                                   set_default_collate, set_default_work_dir, setup_amp,
-                                   setup_cpu_distributed)
+from addp_mm.utils.runtime import (add_fault_tolerance_hook, add_load_check_hook,
+                                   check_cfg_options, resolve_auto_resume, set_default_collate,
+                                   set_default_work_dir, setup_amp, setup_cpu_distributed)
 from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
@@ -76,8 +76,11 @@ def merge_args(cfg, args):
     set_default_collate(cfg)
     if not args.no_fault_tolerance:
         add_fault_tolerance_hook(cfg)
+    # load_from / Pretrained / resume must load what the model needs (every config family)
+    add_load_check_hook(cfg)
 
     if args.cfg_options is not None:
+        check_cfg_options(cfg, args.cfg_options)
         cfg.merge_from_dict(args.cfg_options)
 
     # After --cfg-options, so overrides of optim_wrapper / env_cfg / work_dir are honoured.

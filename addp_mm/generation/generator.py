@@ -103,6 +103,10 @@ class ADDPGenerator(BaseModel):
         init_cfg (dict, optional): Initialisation config.
     """
 
+    #: Its load_state_dict pre-hook converts and checks every loaded checkpoint itself (strictly),
+    #: so CheckPretrainedKeysHook leaves ``load_from`` to it.
+    checks_loaded_keys = True
+
     def __init__(self,
                  backbone: dict,
                  neck: dict,

@@ -115,7 +115,9 @@ def resolve_auto_resume(cfg) -> Optional[str]:
         cfg (Config): The merged config (edited in place).
 
     Returns:
-        str | None: A note saying what was repaired (also issued as a warning), or None.
+        str | None: A note saying what was repaired (also issued as a warning), or None. (With no
+        checkpoint at all, CheckPretrainedKeysHook turns resume off at run time, so mmengine does
+        not log "Auto resumed from the latest checkpoint None".)
     """
     if not cfg.get('resume', False) or cfg.get('load_from', None) is not None:
         return None
@@ -149,6 +151,25 @@ def add_fault_tolerance_hook(cfg) -> bool:
     if any(str(h.get('type', '')).split('.')[-1] == 'FaultToleranceHook' for h in hooks):
         return False
     hooks.append(dict(type='FaultToleranceHook'))
+    cfg.custom_hooks = hooks
+    return True
+
+
+def add_load_check_hook(cfg) -> bool:
+    """Add :class:`~addp_mm.engine.hooks.CheckPretrainedKeysHook` (``require_pretrained=False``) to
+    ``custom_hooks`` if the config has none.
+
+    With it, a ``load_from`` or ``Pretrained`` checkpoint that leaves trainable backbone weights
+    unloaded, or a resume from a run with other data/model settings, stops before the first
+    iteration in every config family.
+
+    Returns:
+        bool: True if the hook was added.
+    """
+    hooks = list(cfg.get('custom_hooks', None) or [])
+    if any(str(h.get('type', '')).split('.')[-1] == 'CheckPretrainedKeysHook' for h in hooks):
+        return False
+    hooks.append(dict(type='CheckPretrainedKeysHook', require_pretrained=False))
     cfg.custom_hooks = hooks
     return True
 
@@ -213,3 +234,78 @@ def setup_cpu_distributed(cfg) -> None:
         # torchrun sets MASTER_ADDR/MASTER_PORT/RANK/WORLD_SIZE for the env:// rendezvous.
         torch_dist.init_process_group(backend='gloo', **kwargs)
     os.environ.setdefault('LOCAL_RANK', '0')
+
+
+#: Top-level config keys that mmengine or the tools read although a config need not set them.
+_KNOWN_TOP_LEVEL = ('default_scope', 'custom_imports', 'launcher', 'work_dir', 'load_from',
+                    'resume', 'auto_scale_lr', 'model_wrapper_cfg', 'find_unused_parameters',
+                    'experiment_name', 'runner_type', 'data_preprocessor', 'compile',
+                    'cfg', 'log_level', 'randomness', 'env_cfg', 'default_hooks', 'custom_hooks')
+_MISSING = object()
+
+
+def _lookup(cfg, dotted: str):
+    node = cfg.to_dict() if hasattr(cfg, 'to_dict') else cfg
+    for part in dotted.split('.'):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return _MISSING
+    return node
+
+
+def check_cfg_options(cfg, options: Optional[dict]) -> List[str]:
+    """Check ``--cfg-options`` before they are merged into ``cfg``.
+
+    * A value that replaces a number (or a bool) of the config must be one too:
+      ``optim_wrapper.optimizer.lr=abc`` stops here with the key named, instead of a type error
+      deep inside the optimizer.
+    * A top-level key that neither the config nor mmengine's Runner knows (``resum=False``) is
+      almost always a typo and would be ignored silently: it is warned about, with the closest
+      known key.
+
+    Args:
+        cfg (Config): The config as read from the file.
+        options (dict | None): The parsed ``--cfg-options``.
+
+    Returns:
+        list[str]: The warnings issued.
+
+    Raises:
+        ValueError: For a value of the wrong type.
+    """
+    if not options:
+        return []
+    import difflib
+    import inspect
+    from mmengine.runner import Runner
+    known = set(cfg.keys()) | set(_KNOWN_TOP_LEVEL)
+    known |= {p for p in inspect.signature(Runner.__init__).parameters if p != 'self'}
+    notes = []
+    for key, value in options.items():
+        top = key.split('.')[0]
+        if top not in known:
+            close = difflib.get_close_matches(top, sorted(known), n=1)
+            hint = f' Did you mean {close[0]!r}?' if close else ''
+            note = (f'--cfg-options {key}: {top!r} is not a key of this config nor one mmengine '
+                    f'reads, so it has no effect.{hint}')
+            warnings.warn(note)
+            notes.append(note)
+            continue
+        old = _lookup(cfg, key)
+        if old is _MISSING or old is None:
+            continue
+        if isinstance(old, bool):
+            ok = isinstance(value, bool)
+            want = 'True or False'
+        elif isinstance(old, (int, float)):
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            want = 'a number'
+        else:
+            continue
+        if not ok:
+            raise ValueError(f'--cfg-options {key}={value!r}: expected {want} (the config has '
+                             f'{old!r}), got {type(value).__name__} {value!r}.')
+    return notes
