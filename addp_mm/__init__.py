@@ -7,8 +7,11 @@ checkpoints load under torch >= 2.6. It does not import mmdet, mmseg or mmagic: 
 """
 import os
 
-# albumentations (imported by mmpretrain transforms) checks PyPI for updates at import time.
-os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+# albumentations (imported by the mmpretrain / mmseg / mmdet / mmagic transforms) asks PyPI for a
+# newer version at import time unless this is "1" or "true". Nothing in addp_mm may touch the
+# network, so it is forced (an inherited "0" would turn the request back on). Every subpackage
+# (addp_mm.seg, addp_mm.det, addp_mm.generation) runs this first.
+os.environ["NO_ALBUMENTATIONS_UPDATE"] = "1"
 
 from .version import __version__  # noqa: E402
 from .utils.checkpoint import register_mmengine_loader  # noqa: E402

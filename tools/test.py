@@ -10,7 +10,8 @@ import os
 
 import addp_mm  # noqa: F401  (routes mmengine's checkpoint loading through addp_mm's safe loader)
 from addp_mm.utils.device import set_tf32
-from addp_mm.utils.runtime import set_default_collate, set_default_work_dir, setup_cpu_distributed
+from addp_mm.utils.runtime import (add_load_check_hook, check_cfg_options, set_default_collate,
+                                   set_default_work_dir, setup_cpu_distributed)
 from mmengine.config import Config, DictAction
 from mmengine.evaluator import DumpResults
 from mmengine.registry import METRICS, RUNNERS
@@ -68,6 +69,37 @@ def enable_visualization(cfg, show_dir: str) -> None:
         raise ValueError(f'--show-dir is not supported for configs of scope {scope!r}.')
 
 
+#: Top-level helper variables of the generation configs that --cfg-options can set directly:
+#: the config only copies them into the metrics / dataloader when it is read, so tools/test.py
+#: passes an override on to every place that uses it.
+_GENERATION_SHORTCUTS = ('inception_path', 'inception_pkl', 'real_data_root')
+
+
+def apply_generation_shortcuts(cfg, options: dict) -> None:
+    """``--cfg-options inception_path=P`` (or ``inception_pkl``, ``real_data_root``) on a generation
+    config: set it in every test/val metric that has the field (and, for ``real_data_root``, the
+    real-image dataset), not only in the unused top-level variable."""
+    for key in _GENERATION_SHORTCUTS:
+        if key not in options:
+            continue
+        value = options[key]
+        for field in ('test_evaluator', 'val_evaluator'):
+            evaluator = cfg.get(field, None)
+            if not evaluator:
+                continue
+            metrics = evaluator.get('metrics', evaluator) if isinstance(evaluator, dict) \
+                else evaluator
+            metrics = metrics if isinstance(metrics, (list, tuple)) else [metrics]
+            for metric in metrics:
+                if isinstance(metric, dict) and key in metric:
+                    metric[key] = value
+        if key == 'real_data_root':
+            for field in ('test_dataloader', 'val_dataloader'):
+                dataset = (cfg.get(field, None) or {}).get('dataset', None)
+                if isinstance(dataset, dict) and 'data_root' in dataset:
+                    dataset['data_root'] = value
+
+
 def merge_args(cfg, args):
     """Merge the command-line arguments into the config (``--cfg-options`` last, so it wins)."""
     cfg.launcher = args.launcher
@@ -75,8 +107,11 @@ def merge_args(cfg, args):
     cfg.load_from = args.checkpoint
     cfg.resume = False
     set_default_collate(cfg, fields=('test_dataloader', ))
+    add_load_check_hook(cfg)  # the checkpoint must hold the model's weights
     if args.cfg_options is not None:
+        check_cfg_options(cfg, args.cfg_options)
         cfg.merge_from_dict(args.cfg_options)
+        apply_generation_shortcuts(cfg, args.cfg_options)
     if args.show_dir is not None:
         enable_visualization(cfg, args.show_dir)
     return cfg

@@ -1,0 +1,98 @@
+"""Rough edges that used to fail late, obscurely or not at all (issue 12): --cfg-options checks,
+the generation overrides of tools/test.py, imports without network, readable logs."""
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mmengine.config import Config
+
+from addp_mm.utils.runtime import check_cfg_options
+
+ROOT = Path(__file__).resolve().parents[1]
+TOY = str(ROOT / 'configs/addp/addp_vit-toy-p16_1xb8-cpu-50iter_imagefolder-64px.py')
+TOY_GEN = str(ROOT / 'configs/addp/generation/addp_vit-toy-p16_8steps-cosine_cpu-64px.py')
+
+
+def _tool(name):
+    spec = importlib.util.spec_from_file_location(f'addp_{name}_tool', ROOT / 'tools' / f'{name}.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cfg_options_of_the_wrong_type_stop_with_the_key_named():
+    cfg = Config.fromfile(TOY)
+    with pytest.raises(ValueError, match=r"optim_wrapper\.optimizer\.lr='abc': expected a number"):
+        check_cfg_options(cfg, {'optim_wrapper.optimizer.lr': 'abc'})
+    with pytest.raises(ValueError, match='expected True or False'):
+        check_cfg_options(cfg, {'resume': 'no'})
+    assert check_cfg_options(cfg, {'optim_wrapper.optimizer.lr': 1e-4,
+                                   'train_cfg.max_iters': 10, 'resume': False}) == []
+    # through the tool, before anything is built
+    train = _tool('train')
+    with pytest.raises(ValueError, match='lr'):
+        train.merge_args(Config.fromfile(TOY), train.parse_args(
+            [TOY, '--cfg-options', 'optim_wrapper.optimizer.lr=abc']))
+
+
+def test_unknown_top_level_cfg_option_warns_with_a_suggestion():
+    cfg = Config.fromfile(TOY)
+    with pytest.warns(UserWarning, match="'resum' is not a key.*Did you mean 'resume'"):
+        check_cfg_options(cfg, {'resum': False})
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        check_cfg_options(cfg, {'work_dir': 'x', 'load_from': 'y', 'model.backbone.img_size': 64})
+
+
+def test_test_tool_inception_override_reaches_the_metrics(tmp_path):
+    test = _tool('test')
+    args = test.parse_args([TOY_GEN, 'ckpt.pth', '--cfg-options',
+                            f'inception_path={tmp_path}/inc.pt', f'real_data_root={tmp_path}/r'])
+    cfg = test.merge_args(Config.fromfile(TOY_GEN), args)
+    assert [m['inception_path'] for m in cfg.test_evaluator.metrics] == [f'{tmp_path}/inc.pt'] * 2
+    assert cfg.test_dataloader.dataset.data_root == f'{tmp_path}/r'
+    # and the message of a missing Inception file gives exactly that override
+    from addp_mm.generation.evaluation import INCEPTION_HELP
+    assert '--cfg-options inception_path=' in INCEPTION_HELP
+    assert 'test_evaluator.metrics.0.inception_path=' in INCEPTION_HELP
+
+
+_NO_NETWORK = r'''
+import socket, sys
+attempts = []
+def refuse(*args, **kwargs):
+    attempts.append(args[:1])
+    raise OSError('network disabled by the test')
+class NoSocket(socket.socket):
+    def connect(self, *a, **k): refuse(*a)
+    def connect_ex(self, *a, **k): refuse(*a)
+socket.socket = NoSocket
+socket.create_connection = refuse
+socket.getaddrinfo = refuse
+from mmengine.config import Config
+for path in sys.argv[1:]:
+    Config.fromfile(path)  # runs the config's custom_imports, as the tools do
+import addp_mm.generation, addp_mm.seg, addp_mm.det  # noqa
+print('ATTEMPTS', attempts)
+'''
+
+
+def test_imports_make_no_network_request(tmp_path):
+    """The segmentation / generation stacks import albumentations, which asks PyPI for a new
+    version on import unless NO_ALBUMENTATIONS_UPDATE is 1 (the patched socket records that
+    request: ``import albumentations`` alone makes one)."""
+    env = dict(os.environ)
+    env['NO_ALBUMENTATIONS_UPDATE'] = '0'  # inherited from a shell: addp_mm must still not ask
+    env['PYTHONPATH'] = str(ROOT)
+    env['OMP_NUM_THREADS'] = '1'
+    seg = str(ROOT / 'configs/addp/benchmarks/segmentation/'
+              'addp-vit-base_upernet_8xb2-amp-160k_ade20k-512x512.py')
+    proc = subprocess.run([sys.executable, '-c', _NO_NETWORK, seg, TOY_GEN], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert 'ATTEMPTS []' in proc.stdout, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert 'new version of Albumentations' not in proc.stdout + proc.stderr
