@@ -305,6 +305,7 @@ def load_checkpoint_file(filename: Union[str, os.PathLike],
 
     Raises:
         FileNotFoundError: With the path, when the file does not exist.
+        ValueError: When the file is not a PyTorch checkpoint at all (text, empty, ...).
         pickle.UnpicklingError: When the file would call code while loading.
     """
     filename = os.fspath(filename)
@@ -314,6 +315,7 @@ def load_checkpoint_file(filename: Union[str, os.PathLike],
                                 'how to obtain and convert them).')
     if _is_safetensors(filename):
         return _load_safetensors(filename, map_location)
+    _check_torch_file(filename)
     try:
         return torch.load(filename, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError:
@@ -324,6 +326,23 @@ def load_checkpoint_file(filename: Union[str, os.PathLike],
             raise  # the user asked torch for weights-only loading everywhere
     return torch.load(filename, map_location=map_location, weights_only=False,
                       pickle_module=_RestrictedPickleModule)
+
+
+def _check_torch_file(filename: str) -> None:
+    """Raise a clear error for a file that cannot be a ``torch.save`` output.
+
+    ``torch.save`` writes a zip archive (``PK\\x03\\x04``, torch >= 1.6) or, in the legacy format,
+    a pickle (first byte ``0x80``). Anything else (a text file, an image, an empty file) would fail
+    deep inside the unpickler with an unrelated error (``IndexError: pop from empty list``).
+    """
+    with open(filename, 'rb') as f:
+        head = f.read(4)
+    if head[:4] == b'PK\x03\x04' or head[:1] == b'\x80':
+        return
+    what = 'an empty file' if not head else f'a file starting with {head!r}'
+    raise ValueError(f'{filename!r} is not a PyTorch checkpoint ({what}; torch.save writes a zip '
+                     'archive or a pickle). Check the path: it should be a .pth/.ckpt file '
+                     'written by torch.save (or a .safetensors file).')
 
 
 def legacy_objects(obj: Any, path: str = '') -> List[Tuple[str, str]]:
