@@ -133,3 +133,14 @@ def test_converter_directory_output_and_wall_time(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     reported = float(proc.stdout.split('done in ')[1].split(' s')[0])
     assert reported >= 0.5 * wall, (reported, wall)  # the imports count: they are most of it
+
+
+def test_an_empty_image_in_a_training_pipeline_is_named(tmp_path):
+    import addp_mm  # noqa: F401
+    from mmcv.transforms import LoadImageFromFile
+    from addp_mm.utils.image_loading import UnreadableImageError
+    (tmp_path / 'broken.jpg').write_bytes(b'')
+    with pytest.raises(UnreadableImageError, match=r"broken\.jpg' \(an empty file\), 0 bytes"):
+        LoadImageFromFile()(dict(img_path=str(tmp_path / 'broken.jpg')))
+    assert LoadImageFromFile(ignore_empty=True)(dict(img_path=str(tmp_path / 'broken.jpg'))) \
+        is None
