@@ -10,7 +10,8 @@ import os
 
 import addp_mm  # noqa: F401  (routes mmengine's checkpoint loading through addp_mm's safe loader)
 from addp_mm.utils.device import set_tf32
-from addp_mm.utils.runtime import (add_load_check_hook, check_cfg_options, set_default_collate,
+from addp_mm.utils.runtime import (add_load_check_hook, check_cfg_options,
+                                   drop_unused_checkpoint_variables, set_default_collate,
                                    set_default_work_dir, setup_cpu_distributed)
 from mmengine.config import Config, DictAction
 from mmengine.evaluator import DumpResults
@@ -114,6 +115,8 @@ def merge_args(cfg, args):
         apply_generation_shortcuts(cfg, args.cfg_options)
     if args.show_dir is not None:
         enable_visualization(cfg, args.show_dir)
+    # the config dump must not show checkpoint paths the model does not load
+    drop_unused_checkpoint_variables(cfg)
     return cfg
 
 

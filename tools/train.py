@@ -12,7 +12,8 @@ import os
 
 import addp_mm  # noqa: F401  (routes mmengine's checkpoint loading through addp_mm's safe loader)
 from addp_mm.utils.runtime import (add_fault_tolerance_hook, add_load_check_hook,
-                                   check_cfg_options, resolve_auto_resume, set_default_collate,
+                                   check_cfg_options, drop_unused_checkpoint_variables,
+                                   resolve_auto_resume, set_default_collate,
                                    set_default_work_dir, setup_amp, setup_cpu_distributed)
 from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
@@ -86,6 +87,8 @@ def merge_args(cfg, args):
     # After --cfg-options, so overrides of optim_wrapper / env_cfg / work_dir are honoured.
     setup_amp(cfg, args.amp)
     resolve_auto_resume(cfg)
+    # the config dump must not show checkpoint paths the model does not load
+    drop_unused_checkpoint_variables(cfg)
     return cfg
 
 

@@ -309,3 +309,36 @@ def check_cfg_options(cfg, options: Optional[dict]) -> List[str]:
             raise ValueError(f'--cfg-options {key}={value!r}: expected {want} (the config has '
                              f'{old!r}), got {type(value).__name__} {value!r}.')
     return notes
+
+
+def _checkpoint_values(node, out: set) -> set:
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k in ('checkpoint', 'load_from', 'pretrained') and isinstance(v, str):
+                out.add(v)
+            _checkpoint_values(v, out)
+    elif isinstance(node, (list, tuple)):
+        for v in node:
+            _checkpoint_values(v, out)
+    return out
+
+
+def drop_unused_checkpoint_variables(cfg) -> List[str]:
+    """Remove top-level ``*_checkpoint`` helper variables whose path nothing in the config uses.
+
+    Base configs name the frozen modules' files in helper variables (``vqgan_checkpoint = ...``);
+    a config or ``--cfg-options`` that sets ``model...checkpoint`` to something else leaves the
+    variable behind, and the config dump at the start of the log then shows a checkpoint the
+    model does not load. Call it after the config is final.
+
+    Returns:
+        list[str]: The removed keys.
+    """
+    used = _checkpoint_values(cfg.to_dict(), set())
+    if isinstance(cfg.get('load_from', None), str):
+        used.add(cfg.load_from)
+    removed = [k for k in list(cfg.keys()) if k.endswith('_checkpoint')
+               and isinstance(cfg[k], str) and cfg[k] not in used]
+    for key in removed:
+        cfg._cfg_dict.pop(key)
+    return removed

@@ -211,6 +211,12 @@ class MAGETokenPredictor(FrozenMixin, MAGEViT):
                 prefixes=('', 'backbone.', 'token_predictor.', 'target_generator.predictor.'),
                 name='MAGE token predictor',
                 convert=lambda sd: rename_official_blocks(sd, ('blocks.', 'decoder_blocks.')))
+        else:
+            from ..utils.frozen import warn_random_frozen
+            warn_random_frozen(
+                'MAGE token predictor', 'model.target_generator.predictor.checkpoint',
+                'the predictor `make demo` trains, work_dirs/demo/predictor/iter_300.pth, a MAGE '
+                'checkpoint of configs/addp/from_scratch, or the official mage-vitb-1600.pth')
 
     @torch.no_grad()
     def forward(self, tokens: torch.Tensor, mask: torch.Tensor,

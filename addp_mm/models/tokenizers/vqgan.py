@@ -376,6 +376,13 @@ class VQGANTokenizer(FrozenMixin, VQGAN):
                 self, self.checkpoint,
                 prefixes=('', 'vqgan.', 'target_generator.', 'target_generator.vqgan.'),
                 name='VQGAN tokenizer')
+        else:
+            from ..utils.frozen import warn_random_frozen
+            warn_random_frozen(
+                'VQGAN tokenizer', 'model.target_generator.vqgan.checkpoint (ADDP) or '
+                'model.target_generator.checkpoint (MAGE)',
+                'the tokenizer `make demo` trains, work_dirs/demo/tokenizer/iter_1000.pth, a '
+                'VQGANTrainer checkpoint, or the official vqgan_jax_strongaug.ckpt')
 
     @torch.no_grad()
     def encode(self, images: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
