@@ -1,0 +1,46 @@
+"""The README's quick-start training command trains against the tokenizer and token predictor that
+`make demo` writes, not against a random frozen VQGAN / predictor (issue 12)."""
+import importlib.util
+import os.path as osp
+import re
+import shlex
+from pathlib import Path
+
+from mmengine.config import Config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _quickstart_train_command():
+    text = (ROOT / 'README.md').read_text()
+    section = text.split('## Quick start', 1)[1].split('\n## ', 1)[0]
+    block = section.split('```bash', 1)[1].split('```', 1)[0]
+    joined = re.sub(r'\\\n\s*', ' ', block)
+    commands = [line for line in joined.splitlines() if 'tools/train.py' in line]
+    assert len(commands) == 1, commands
+    argv = shlex.split(commands[0].split('#')[0])
+    return argv[argv.index('tools/train.py') + 1:]
+
+
+def test_quickstart_uses_the_frozen_modules_make_demo_trains():
+    from addp_mm.demo.pipeline import SIZES
+    from addp_mm.demo.stages import final_checkpoint
+    argv = _quickstart_train_command()
+    spec = importlib.util.spec_from_file_location('addp_train_tool_qs', ROOT / 'tools/train.py')
+    train = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train)
+    args = train.parse_args(argv)
+    cfg = train.merge_args(Config.fromfile(str(ROOT / args.config)), args)
+    gen = cfg.model.target_generator
+    demo = 'work_dirs/demo'  # tools/demo.py's default, which `make demo` uses
+    iters = SIZES['demo']['iters']
+    assert gen.vqgan.checkpoint == final_checkpoint(osp.join(demo, 'tokenizer'), iters['tokenizer'])
+    assert gen.predictor.checkpoint == final_checkpoint(osp.join(demo, 'predictor'),
+                                                        iters['predictor'])
+    # the sizes are those of the demo's tokenizer and predictor configs
+    from addp_mm.demo.pipeline import CONFIGS, CONFIG_DIR
+    tok = Config.fromfile(osp.join(CONFIG_DIR, CONFIGS['tokenizer'])).model.vqgan
+    for key in ('ch', 'n_embed', 'resolution'):
+        if key in tok:
+            assert gen.vqgan[key] == tok[key], key
+    assert cfg.work_dir != osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
