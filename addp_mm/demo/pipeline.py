@@ -29,7 +29,7 @@ SIZES = {
     'demo': dict(crops_per_photo=48, iters=dict(tokenizer=1000, predictor=300, addp=300),
                  batch=dict(tokenizer=8, predictor=32, addp=16), log_interval=10,
                  num_samples=16, gen_steps=8, num_examples=4),
-    'ci': dict(crops_per_photo=2, iters=dict(tokenizer=4, predictor=3, addp=3),
+    'ci': dict(crops_per_photo=2, iters=dict(tokenizer=4, predictor=12, addp=12),
                batch=dict(tokenizer=4, predictor=4, addp=4), log_interval=1,
                num_samples=4, gen_steps=2, num_examples=2),
 }
