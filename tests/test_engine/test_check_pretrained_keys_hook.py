@@ -84,3 +84,18 @@ def test_hook_before_train(tmp_path):
         hook.before_train(SimpleNamespace(model=Model(None)))
     CheckPretrainedKeysHook(require_pretrained=False).before_train(
         SimpleNamespace(model=Model(None)))
+
+
+def test_pretrained_reads_keys_as_mmengine_and_names_the_layout(tmp_path):
+    """An official ``{'model': ...}`` release file loads nothing through PretrainedInit (mmengine
+    reads ``state_dict`` or the whole dict), even where its key names would match; the error says
+    what the file is and how to convert it."""
+    keys = ['stem.weight', 'stem.bias', 'norm.weight', 'norm.bias', 'tokenizer_norm.weight',
+            'decoder_pos_mask_embed']
+    path = tmp_path / 'addp-vit-base-16.pth'
+    torch.save({'model': {k: torch.zeros(1) for k in keys}}, path)
+    with pytest.raises(RuntimeError) as err:
+        check_pretrained_keys(Model(pretrained(str(path))))
+    msg = str(err.value)
+    assert '4 of 4 weights are not in the checkpoint' in msg
+    assert 'official ADDP release' in msg and 'convert_addp.py SRC.pth DST.pth --backbone-only' in msg
