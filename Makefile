@@ -2,12 +2,16 @@
 #   make install   set up ./.venv (scripts/install.sh; idempotent, seconds when up to date)
 #   make test      install, then run the test suite on the CPU
 #   make demo      install, then train the tiny ADDP stack on scikit-image photos and draw PNGs
+#   make mini-paper  install, then the paper's table in miniature on real digits (3 seeds)
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 PYTHON := .venv/bin/python
 now = date -u '+%Y-%m-%dT%H:%M:%SZ'
 
-.PHONY: install test demo
+.PHONY: install test demo mini-paper
+
+MINI_PAPER_SEEDS ?= 0 1 2
+MINI_PAPER_DIR ?= work_dirs/mini_paper
 
 install:
 	@start=$$(date +%s); echo "[make] $$($(now)) install: start"; \
@@ -24,3 +28,16 @@ demo: install
 	@start=$$(date +%s); echo "[make] $$($(now)) demo: start"; \
 	$(PYTHON) tools/demo.py --work-dir work_dirs/demo; \
 	echo "[make] $$($(now)) demo: done in $$(( $$(date +%s) - start )) s"
+
+mini-paper: install
+	@start=$$(date +%s); mkdir -p $(MINI_PAPER_DIR); \
+	echo "[make] $$($(now)) mini-paper: seeds $(MINI_PAPER_SEEDS) side by side, one thread each; logs in $(MINI_PAPER_DIR)/seed*.log"; \
+	pids=""; for seed in $(MINI_PAPER_SEEDS); do \
+	  $(PYTHON) benchmarks/mini_paper.py --seed $$seed --threads 1 --out $(MINI_PAPER_DIR)/seed$$seed \
+	    > $(MINI_PAPER_DIR)/seed$$seed.log 2>&1 & pids="$$pids $$!"; \
+	done; \
+	rc=0; for pid in $$pids; do wait $$pid || rc=1; done; \
+	if [ $$rc -ne 0 ]; then echo "[make] a seed failed: see the end of $(MINI_PAPER_DIR)/seed*.log"; exit 1; fi; \
+	$(PYTHON) benchmarks/mini_paper.py --summarize $(foreach s,$(MINI_PAPER_SEEDS),$(MINI_PAPER_DIR)/seed$(s)) \
+	  | tee $(MINI_PAPER_DIR)/table.md; \
+	echo "[make] $$($(now)) mini-paper: done in $$(( $$(date +%s) - start )) s; figures in $(MINI_PAPER_DIR)/seed*/figures"
