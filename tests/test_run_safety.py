@@ -30,7 +30,8 @@ def test_cfg_options_of_the_wrong_type_stop_with_the_key_named():
     with pytest.raises(ValueError, match='expected True or False'):
         check_cfg_options(cfg, {'resume': 'no'})
     assert check_cfg_options(cfg, {'optim_wrapper.optimizer.lr': 1e-4,
-                                   'train_cfg.max_iters': 10, 'resume': False}) == []
+                                   'train_cfg.max_iters': 10, 'resume': False,
+                                   'randomness.seed': None}) == []
     # through the tool, before anything is built
     train = _tool('train')
     with pytest.raises(ValueError, match='lr'):

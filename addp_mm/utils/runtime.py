@@ -295,7 +295,7 @@ def check_cfg_options(cfg, options: Optional[dict]) -> List[str]:
             notes.append(note)
             continue
         old = _lookup(cfg, key)
-        if old is _MISSING or old is None:
+        if old is _MISSING or old is None or value is None:  # None: "unset", always allowed
             continue
         if isinstance(old, bool):
             ok = isinstance(value, bool)
