@@ -1,5 +1,20 @@
 #!/usr/bin/env python
-"""Convert an official ADDP release file (or an addp_mm checkpoint) for addp_mm / mmpretrain.
+"""Convert an official ADDP release file (or an addp_mm checkpoint) for addp_mm and downstream code.
+
+Targets (``--to``):
+
+* ``addp_mm`` (default): the whole pre-training model, for addp_mm's ``ADDP``;
+* ``mmpretrain`` (= ``--backbone-only``): ``backbone.*`` keys for mmpretrain's
+  ``VisionTransformer``, loaded with ``init_cfg=dict(type='Pretrained', checkpoint=DST,
+  prefix='backbone.')`` (mmpretrain, and mmdet/mmseg configs that use ``mmpretrain.VisionTransformer``);
+* ``mmseg-mae``: keys of mmseg's own ``MAE``/``BEiT`` backbone without a prefix, for the stock
+  ``mmseg::mae/mae-base_upernet_8xb2-amp-160k_ade20k-512x512.py`` with ``model.pretrained=DST``;
+* ``timm``: ``{'model': ...}`` with timm ``VisionTransformer`` names;
+* ``vitdet``: the timm names without ``cls_token``, for mmdet's ``projects/ViTDet`` ``ViT``.
+
+The input may be a raw state dict, ``{'state_dict': ...}``, ``{'model': ...}`` (with MAE-style
+``'args'``, ``'optimizer'``, ... beside it), a Lightning checkpoint or a ``.safetensors`` file. It is
+loaded without running code; objects other than tensors and containers are ignored and listed.
 
 Examples::
 
@@ -7,59 +22,95 @@ Examples::
     python tools/model_converters/convert_addp.py addp-vit-base-16.pth \
         checkpoints/addp_vit-base-p16_official-1600e_in1k.pth
 
-    # backbone only, for mmpretrain's VisionTransformer (prefix 'backbone.')
+    # backbone for mmpretrain's VisionTransformer, checked against the config that will use it
     python tools/model_converters/convert_addp.py addp-vit-base-16.pth \
-        checkpoints/addp_vit-base-p16_backbone.pth --backbone-only
+        checkpoints/addp_vit-base-p16_backbone.pth --to mmpretrain \
+        --check configs/addp/benchmarks/classification/vit-base-p16_addp-1600e-pre_8xb128-amp-coslr-100e_in1k-256px.py
+
+    # check an existing file against a config (no conversion)
+    python tools/model_converters/convert_addp.py checkpoints/x.pth --check CONFIG
 
 The input is never modified; an existing output is only replaced with --overwrite.
 """
-import argparse
-import os
-import os.path as osp
-import sys
 import time
 
-import torch
+_T_START = time.time()  # "done in" counts the imports too: they are most of a small run
+
+import argparse  # noqa: E402
+import os  # noqa: E402
+import os.path as osp  # noqa: E402
+import sys  # noqa: E402
+from contextlib import suppress  # noqa: E402
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
 
-from addp_mm.utils.checkpoint import load_checkpoint_file  # noqa: E402
-from addp_mm.utils.convert import (convert_official_addp, is_official_addp,  # noqa: E402
-                                   to_backbone_state_dict)
+import torch  # noqa: E402
+
+from addp_mm.utils.checkpoint import legacy_objects, load_checkpoint_file  # noqa: E402
+from addp_mm.utils.convert import (TARGETS, convert_for_target,  # noqa: E402
+                                   convert_official_addp, is_official_addp)
 from addp_mm.utils.weights import extract_state_dict  # noqa: E402
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('src', help='official addp-vit-*-16.pth or an addp_mm checkpoint')
-    parser.add_argument('dst', help='output .pth path')
+    parser.add_argument('src', help='official addp-vit-*-16.pth or an addp_mm checkpoint (with '
+                        '--check and no DST: the file to check)')
+    parser.add_argument('dst', nargs='?', help='output path (.pth; .safetensors for --to timm)')
+    parser.add_argument('--to', choices=sorted(TARGETS), default=None,
+                        help='what to write: ' + '; '.join(f'{k}: {v}' for k, v in TARGETS.items())
+                        + ' (default: addp_mm)')
     parser.add_argument('--backbone-only', action='store_true',
-                        help="write only the encoder, as 'backbone.*' keys for mmpretrain's "
-                        'VisionTransformer')
+                        help='alias of --to mmpretrain')
     parser.add_argument('--keep-norms', action='store_true',
-                        help='with --backbone-only: keep pre_norm/ln1 (dropped by the official '
-                        'fine-tuning)')
+                        help='keep pre_norm/ln1 (dropped by the official fine-tuning) where the '
+                        'target can hold them')
+    parser.add_argument('--img-size', type=int, default=None,
+                        help='resize pos_embed for this input size (default: keep the '
+                        'pre-training grid, 256 px for the releases)')
+    parser.add_argument('--num-heads', type=int, default=None,
+                        help='encoder heads, for --to mmseg-mae (default: embed_dims // 64, right '
+                        'for ViT-B/L)')
+    parser.add_argument('--check', metavar='CONFIG', default=None,
+                        help='build CONFIG with the output as its pre-trained weights (through '
+                        "the config's own init_cfg / pretrained / load_from) and report the "
+                        'backbone tensors it loads; exit 1 if a trainable one stays at its init')
+    parser.add_argument('--allow-init', nargs='+', default=(), metavar='REGEX',
+                        help='with --check: backbone tensors (regular expressions on their names) '
+                        'that may stay at their initial values, e.g. layers new in the consumer')
+    parser.add_argument('--cfg-options', nargs='+', default=None, metavar='KEY=VALUE',
+                        help='override settings of the --check config, as in tools/train.py')
     parser.add_argument('--overwrite', action='store_true', help='replace an existing output')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.backbone_only:
+        if args.to not in (None, 'mmpretrain'):
+            parser.error(f'--backbone-only is --to mmpretrain; it contradicts --to {args.to}')
+        args.to = 'mmpretrain'
+    if args.dst is None and args.check is None:
+        parser.error('give an output path DST (or --check CONFIG to check SRC as it is)')
+    if args.dst is None and (args.to or args.img_size or args.keep_norms):
+        parser.error('--to/--img-size/--keep-norms need an output path DST')
+    args.to = args.to or 'addp_mm'
+    return args
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    src, dst = osp.abspath(args.src), osp.abspath(args.dst)
-    if not osp.isfile(src):
-        sys.exit(f'error: input {args.src!r} does not exist.')
-    if osp.exists(dst) and (osp.samefile(src, dst)):
-        sys.exit('error: the output path is the input file; choose another output path.')
-    if osp.exists(dst) and not args.overwrite:
-        sys.exit(f'error: {args.dst!r} exists; pass --overwrite to replace it.')
-
-    t0 = time.time()
-    print(f'[1/3] loading {args.src} ...', flush=True)
-    sd = extract_state_dict(load_checkpoint_file(src), args.src)
+def _load_addp_state_dict(src: str, shown: str):
+    """The input as an addp_mm state dict (``backbone.*``, maybe ``neck.*`` ...)."""
+    print(f'[1/3] loading {shown} ...', flush=True)
+    ckpt = load_checkpoint_file(src)
+    ignored = legacy_objects(ckpt)
+    sd = extract_state_dict(ckpt, shown)
+    if isinstance(ckpt, dict):
+        extra = sorted(str(k) for k, v in ckpt.items()
+                       if v is not sd and not isinstance(v, torch.Tensor))
+        if extra:
+            print(f'      entries beside the weights, not used: {", ".join(extra)}', flush=True)
+    for where, cls in ignored:
+        print(f'      ignored {cls} object at {where} (not rebuilt: loading it would run code)',
+              flush=True)
     print(f'      {len(sd)} tensors, {sum(v.numel() for v in sd.values()) / 1e6:.1f} M values',
           flush=True)
-
     print('[2/3] converting ...', flush=True)
     if is_official_addp(sd):
         out, dropped, unknown = convert_official_addp(sd)
@@ -69,27 +120,87 @@ def main(argv=None) -> int:
         print(f'      official ADDP release: {len(out)} tensors kept, {len(dropped)} unused '
               f'tensors dropped ({", ".join(sorted({k.split(".")[0] for k in dropped}))})',
               flush=True)
-    elif any(k.startswith('backbone.') for k in sd) and any(k.startswith('neck.') for k in sd):
-        out = sd
+        return out
+    if any(k.startswith('backbone.') for k in sd) and any(k.startswith('neck.') for k in sd):
         print('      addp_mm pre-training checkpoint', flush=True)
-    else:
-        sys.exit(f'error: {args.src!r} is neither an official ADDP release file (expects '
-                 "'tokenizer_norm.*' and 'decoder_pos_mask_embed') nor an addp_mm ADDP "
-                 "checkpoint ('backbone.*', 'neck.*'). MAGE and VQGAN files need no conversion: "
-                 'give them to the target generator config as they are.')
-    if args.backbone_only:
-        out = to_backbone_state_dict(out, keep_norms=args.keep_norms)
-        print(f'      backbone only: {len(out)} tensors', flush=True)
+        return sd
+    if 'backbone.pos_embed' in sd and 'backbone.patch_embed.projection.weight' in sd:
+        print('      addp_mm backbone file (mmpretrain names)', flush=True)
+        return {k: v for k, v in sd.items() if k.startswith('backbone.')}
+    sys.exit(f'error: {shown!r} is neither an official ADDP release file (expects '
+             "'tokenizer_norm.*' and 'decoder_pos_mask_embed') nor an addp_mm ADDP "
+             "checkpoint ('backbone.*', 'neck.*'). MAGE and VQGAN files need no conversion: "
+             'give them to the target generator config as they are.')
+
+
+def _save(obj: dict, dst: str) -> None:
+    """Write ``obj`` to ``dst`` through a temporary file beside it (removed on any failure)."""
+    os.makedirs(osp.dirname(dst) or '.', exist_ok=True)
+    tmp = f'{dst}.tmp-{os.getpid()}'
+    try:
+        if dst.endswith('.safetensors'):
+            from safetensors.torch import save_file
+            (sd, ) = obj.values()
+            save_file({k: v.contiguous() for k, v in sd.items()}, tmp)
+        else:
+            torch.save(obj, tmp)
+        os.replace(tmp, dst)
+    except BaseException:
+        with suppress(OSError):
+            os.remove(tmp)
+        raise
+
+
+def main(argv=None, t_start=None) -> int:
+    t0 = time.time() if t_start is None else t_start
+    args = parse_args(argv)
+    src = osp.abspath(args.src)
+    if not osp.isfile(src):
+        sys.exit(f'error: input {args.src!r} does not exist' +
+                 (' (it is a directory).' if osp.isdir(src) else '.'))
+    if args.dst is None:  # --check only
+        from addp_mm.utils.pretrained_check import check_config
+        print(f'checking {args.src} against {args.check}', flush=True)
+        return 0 if check_config(args.check, src, cfg_options=args.cfg_options,
+                                 allow_init=args.allow_init).ok else 1
+
+    dst = osp.abspath(args.dst)
+    if osp.isdir(dst):
+        sys.exit(f'error: the output {args.dst!r} is a directory; give a file path, e.g. '
+                 f'{osp.join(args.dst, osp.splitext(osp.basename(src))[0] + "_" + args.to + ".pth")}')
+    if osp.exists(dst) and osp.samefile(src, dst):
+        sys.exit('error: the output path is the input file; choose another output path.')
+    if osp.exists(dst) and not args.overwrite:
+        sys.exit(f'error: {args.dst!r} exists; pass --overwrite to replace it.')
+    if dst.endswith('.safetensors') and args.to not in ('timm', 'vitdet'):
+        sys.exit('error: .safetensors output is for --to timm / vitdet (a flat state dict); '
+                 'OpenMMLab targets are written as .pth.')
+
+    full = _load_addp_state_dict(src, args.src)
+    try:
+        out, notes = convert_for_target(full, args.to, keep_norms=args.keep_norms,
+                                        img_size=args.img_size, num_heads=args.num_heads)
+    except (ValueError, KeyError) as e:
+        sys.exit(f'error: {e}')
+    (sd, ) = out.values()
+    print(f'      target {args.to}: {len(sd)} tensors ({TARGETS[args.to]})', flush=True)
+    for note in notes:
+        print(f'      {note}', flush=True)
 
     print(f'[3/3] saving {args.dst} ...', flush=True)
-    os.makedirs(osp.dirname(dst) or '.', exist_ok=True)
-    tmp = dst + '.tmp'
-    torch.save(dict(state_dict=out, meta=dict(converted_from=osp.basename(src),
-                                              backbone_only=args.backbone_only)), tmp)
-    os.replace(tmp, dst)
-    print(f'done in {time.time() - t0:.1f} s', flush=True)
-    return 0
+    if not args.dst.endswith('.safetensors') and args.to in ('addp_mm', 'mmpretrain', 'mmseg-mae'):
+        out['meta'] = dict(converted_from=osp.basename(src), target=args.to,
+                           backbone_only=args.to != 'addp_mm', img_size=args.img_size)
+    _save(out, dst)
+    code = 0
+    if args.check:
+        from addp_mm.utils.pretrained_check import check_config
+        print(f'checking {args.dst} against {args.check}', flush=True)
+        code = 0 if check_config(args.check, dst, cfg_options=args.cfg_options,
+                                    allow_init=args.allow_init).ok else 1
+    print(f'done in {time.time() - t0:.1f} s (wall time)', flush=True)
+    return code
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(main(t_start=_T_START))
