@@ -184,3 +184,60 @@ def test_code_in_a_legacy_file_is_refused(tmp_path, case, protocol):
         code = _run_converter(path, tmp_path / 'out.pth')
     assert code is None and not (tmp_path / 'out.pth').exists()
     assert not marker.exists()
+
+
+def _stock_files(tmp_path):
+    """Files of many kinds: weights-only ones, Runner-style meta with numpy, a legacy-format file,
+    foreign objects, a safetensors file."""
+    import numpy as np
+    sd = {'w': torch.randn(3, 2), 'b': torch.zeros(3, dtype=torch.float16)}
+    files = {layout: save_layout(sd, layout, tmp_path / (
+        f'{layout}.' + ('safetensors' if layout == 'safetensors' else 'pth'))) for layout in LAYOUTS}
+    files['numpy_meta'] = str(tmp_path / 'np.pth')
+    torch.save({'state_dict': sd, 'meta': {'arr': np.arange(3), 'seed': np.int64(3)}},
+               files['numpy_meta'])
+    files['legacy_format'] = str(tmp_path / 'legacy.pth')
+    torch.save({'state_dict': sd, 'args': argparse.Namespace(lr=1.)}, files['legacy_format'],
+               _use_new_zipfile_serialization=False)
+    files['namespace_proto4'] = str(tmp_path / 'ns4.pth')
+    torch.save({'model': sd, 'args': argparse.Namespace(lr=1.), 'path': pathlib.PurePath('a')},
+               files['namespace_proto4'], pickle_protocol=4)
+    return files
+
+
+def _tensors(obj):
+    if isinstance(obj, torch.Tensor):
+        return [obj]
+    if isinstance(obj, dict):
+        return [t for v in obj.values() for t in _tensors(v)]
+    if isinstance(obj, (list, tuple)):
+        return [t for v in obj for t in _tensors(v)]
+    return []
+
+
+@pytest.mark.parametrize('no_weights_only', ['0', '1'])
+def test_after_import_every_file_stock_mmengine_loads_still_loads(tmp_path, monkeypatch,
+                                                                  no_weights_only):
+    """Stock mmengine's local loader (``torch.load`` with torch's default, or with
+    ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1``, which loads any pickle) against the one ``import
+    addp_mm`` installs: whatever stock loads, ours loads with the same tensors; objects of foreign
+    classes come back as placeholders with the same class name and state (the one difference,
+    besides refusing files that call code, which is tested above)."""
+    from mmengine.runner.checkpoint import load_from_local
+    monkeypatch.setenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', no_weights_only)
+    loaded_by_stock = 0
+    for kind, path in _stock_files(tmp_path).items():
+        try:
+            stock = load_from_local(path, map_location='cpu')
+        except Exception:  # noqa: BLE001 - stock cannot read it: nothing to keep
+            continue
+        loaded_by_stock += 1
+        ours = CheckpointLoader.load_checkpoint(path, map_location='cpu')
+        a, b = _tensors(stock), _tensors(ours)
+        assert len(a) == len(b) and all(torch.equal(x, y) for x, y in zip(a, b)), kind
+        if isinstance(stock, dict) and 'args' in stock:
+            assert isinstance(stock['args'], argparse.Namespace)
+            assert ours['args'].legacy_class == 'argparse.Namespace'
+            assert ours['args'].legacy_state == vars(stock['args'])
+    # with torch's default, stock reads the plain layouts; with the override, the foreign ones too
+    assert loaded_by_stock >= (4 if no_weights_only == '0' else 7)
