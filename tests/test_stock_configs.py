@@ -292,3 +292,35 @@ def test_vitdet_file_has_the_vitdet_vit_names_and_shapes(reference, tmp_path):
     assert {k: tuple(v.shape) for k, v in sd.items()} == expected
     timm_sd = load_checkpoint_file(_convert(reference, tmp_path, 'timm')[0])['model']
     assert all(torch.equal(v, timm_sd[k]) for k, v in sd.items())
+
+
+# ------------------------------------------------------------------------------ mmagic, load_from
+
+
+def test_check_follows_load_from_for_an_mmagic_generator(tmp_path):
+    """An mmagic config without a Pretrained backbone takes its weights through ``load_from``;
+    all its tensors are frozen, so every one counts."""
+    import addp_mm.generation  # noqa: F401
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'addp', 'generation',
+                                   'addp_vit-toy-p16_8steps-cosine_cpu-64px.py'))
+    sd = build_with_weights(cfg).state_dict()
+    torch.manual_seed(1)
+    good = tmp_path / 'gen.pth'
+    torch.save({'state_dict': {k: v + torch.randn_like(v) if v.is_floating_point() else v
+                               for k, v in sd.items()}}, good)
+    report = check_weights(cfg, str(good), verbose=False)
+    assert report.mechanism == 'load_from' and report.ok and report.unexpected == []
+    assert len(report.loaded) == len([k for k in sd if k.startswith('backbone.')])
+    bad = tmp_path / 'bare.pth'  # the encoder without its 'backbone.' prefix
+    torch.save({'state_dict': {k[len('backbone.'):]: v for k, v in sd.items()
+                               if k.startswith('backbone.')}}, bad)
+    report = check_weights(cfg, str(bad), verbose=False)
+    assert not report.ok and report.loaded == []
+
+
+def test_package_config_names_resolve_to_the_installed_files():
+    from addp_mm.utils.pretrained_check import resolve_config_path
+    path = resolve_config_path('mmseg::mae/mae-base_upernet_8xb2-amp-160k_ade20k-512x512.py')
+    assert osp.isfile(path) and osp.join('mmseg', '.mim', 'configs') in path
+    with pytest.raises(FileNotFoundError):
+        resolve_config_path('mmseg::mae/nope.py')

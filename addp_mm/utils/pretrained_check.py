@@ -10,8 +10,8 @@ builds start from the same random seed, so a parameter that ends up different be
 from the file, and one that ends up equal was left at its initial value, whatever the framework
 does on the way (prefix handling, renaming, resizing ``pos_embed``, ...).
 
-It reports, for the backbone (``model.backbone``, or the whole model if it has none): trainable
-tensors loaded bit-equal from a same-named file tensor, loaded transformed (e.g. a resized
+It reports, for the backbone (``model.backbone``, or the whole model if it has none; all of its
+tensors when none is trainable, e.g. an mmagic generator): trainable tensors loaded bit-equal from a same-named file tensor, loaded transformed (e.g. a resized
 ``pos_embed``), and left at init (missing), plus file tensors no backbone tensor took
 (unexpected). The check fails if any trainable backbone tensor is left at init.
 """
@@ -252,10 +252,16 @@ def check_weights(cfg, checkpoint: str, verbose: bool = True,
             report.missing.append(name)
         else:
             report.frozen_not_loaded.append(name)
+    if not any(p.requires_grad for p in bb_a.parameters()):
+        # an inference-only model (e.g. an mmagic generator, all frozen): every tensor counts
+        report.missing, report.frozen_not_loaded = report.frozen_not_loaded, []
     own = [n for n, _ in bb_a.named_parameters()]
     # file tensors that name no backbone parameter (buffers such as relative_position_index
-    # count as taken when their name matches)
-    buffers = {n for n, _ in bb_a.named_buffers()}
+    # count as taken when their name matches); load_from fills the whole model, so there any
+    # tensor of the model takes one
+    pool = model_a if mechanism == 'load_from' else bb_a
+    buffers = {n for n, _ in pool.named_buffers()} | (
+        {n for n, _ in pool.named_parameters()} if pool is model_a else set())
     for key in file_sd:
         if key in used:
             continue
