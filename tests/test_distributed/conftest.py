@@ -49,10 +49,12 @@ def read_records(work_dir, rank: int = 0) -> List[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def toy_run_config(tmp_path, data_root, name: str, loader: str = '', **fields: str) -> Path:
+def toy_run_config(tmp_path, data_root, name: str, loader: str = '', dataset: str = '',
+                   **fields: str) -> Path:
     """A config inheriting the toy ADDP pre-training config, reading images from ``data_root``.
 
     ``loader``: extra ``train_dataloader`` arguments as Python source (e.g. ``'batch_size=2'``);
+    ``dataset``: extra ``train_dataloader.dataset`` arguments (e.g. ``'pipeline=[...]'``);
     ``fields``: further top-level fields, each value as Python source.
     """
     lines = [
@@ -61,7 +63,9 @@ def toy_run_config(tmp_path, data_root, name: str, loader: str = '', **fields: s
         'allow_failed_imports=False)',
     ]
     lines += [f'{key} = {value}' for key, value in fields.items()]
-    lines.append(f'train_dataloader = dict(dataset=dict(data_root={str(data_root)!r}), {loader})')
+    extra = f', {dataset}' if dataset else ''
+    lines.append(f'train_dataloader = dict(dataset=dict(data_root={str(data_root)!r}{extra}), '
+                 f'{loader})')
     path = tmp_path / f'{name}.py'
     path.write_text('\n'.join(lines) + '\n')
     return path

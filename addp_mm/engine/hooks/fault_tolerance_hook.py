@@ -15,7 +15,7 @@ from typing import Any, Dict, Optional, Sequence
 
 import torch
 from mmengine.dataset import InfiniteSampler
-from mmengine.dist import all_reduce, barrier, get_dist_info, is_main_process
+from mmengine.dist import all_gather_object, all_reduce, barrier, get_dist_info, is_main_process
 from mmengine.hooks import CheckpointHook, Hook
 from mmengine.registry import HOOKS
 from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
@@ -108,15 +108,17 @@ class FaultToleranceHook(Hook):
       signals unless the trainer sends them, so a signal to the whole process group (Slurm,
       torchrun) cannot kill them and abort the save.
     * **Exact resume.** Every checkpoint gets a ``resume_state`` entry (sampler seed, batches done
-      in the current epoch, data layout and, in single-process runs, the torch/numpy/random
-      generator states). On resume the sampler seed is restored; the data already trained on is
+      in the current epoch, data layout and the torch/numpy/random generator states of every
+      rank). On resume the sampler seed is restored; the data already trained on is
       skipped by advancing the sampler without loading it (``InfiniteSampler`` in
       ``IterBasedTrainLoop``; any sampler mid-epoch in ``EpochBasedTrainLoop``, where mmengine
       would repeat the epoch's first batches); and the generator states are put back right before
       the first batch is drawn. A single-process run killed and resumed then produces the same
       weights as an uninterrupted one when ``num_workers=0`` (worker processes restart their own
-      generators from the seed). Distributed runs resume with the same data order; their
-      generator states are not stored (checkpoints are written by rank 0 only).
+      generators from the seed). In distributed runs every rank's generator states are gathered
+      (one ``all_gather_object``, only for the iterations that save a checkpoint) and each rank
+      gets its own back, so a resumed run with the same world size draws the same masks and
+      dropout as an uninterrupted one.
     * **Safe auto-resume.** Before an auto-resume (``resume=True`` without ``load_from``) the
       checkpoint named by ``last_checkpoint`` is checked; if it is missing or incomplete the newest
       complete one is used (:func:`addp_mm.engine.fileio.find_resumable_checkpoint`).
@@ -132,7 +134,7 @@ class FaultToleranceHook(Hook):
             all_reduce per iteration; larger values stop up to ``check_interval - 1`` iterations
             later. Defaults to 1.
         exit_code (int): Exit status after an interrupted run was saved. Defaults to 0.
-        save_rng_state (bool): Store generator states in single-process checkpoints.
+        save_rng_state (bool): Store the generator states (of every rank) in checkpoints.
             Defaults to True.
         fast_forward (bool): Skip trained data through the sampler instead of loading it.
             Defaults to True.
@@ -171,10 +173,13 @@ class FaultToleranceHook(Hook):
         self._epoch_skip: Optional[tuple] = None  # (batches, rng state) for the next epoch
         self._skip_sampler: Optional[SkipSampler] = None
         self._fast_forward: Optional[_FastForwardIterator] = None
+        self._gathered_rng: Optional[tuple] = None  # (iterations done, [state of each rank])
 
     # ------------------------------------------------------------------ launch and resume
     def before_run(self, runner) -> None:
         """Repair an auto-resume whose ``last_checkpoint`` names a missing or torn file."""
+        if self.save_rng_state and get_dist_info()[1] > 1:
+            self._gather_rng_before_checkpoints(runner)
         # Runner keeps these private; load_or_resume() reads them after before_run.
         if not (runner._resume and runner._load_from is None):
             return
@@ -229,6 +234,9 @@ class FaultToleranceHook(Hook):
                     'default resume behaviour).')
             if world_size == 1 and state.get('world_size') == 1 and same_layout:
                 rng = state.get('rng')
+            elif same_layout and state.get('rng_per_rank') and \
+                    len(state['rng_per_rank']) == world_size:
+                rng = state['rng_per_rank'][get_dist_info()[0]]
 
         if isinstance(loop, IterBasedTrainLoop):
             self._prepare_iter_loop(runner, loop, dataloader, batch_sampler, sampler,
@@ -346,7 +354,35 @@ class FaultToleranceHook(Hook):
             sampler_seed=getattr(sampler, 'seed', None))
         if self.save_rng_state and world_size == 1:
             state['rng'] = capture_rng_state()
+        elif self.save_rng_state and self._gathered_rng is not None and \
+                self._gathered_rng[0] == meta.get('iter'):
+            state['rng_per_rank'] = self._gathered_rng[1]
         checkpoint[RESUME_STATE_KEY] = state
+
+    def _gather_rng_before_checkpoints(self, runner) -> None:
+        """Make CheckpointHook gather every rank's generator states before it saves.
+
+        ``CheckpointHook._save_checkpoint`` runs on every rank (only the file is written by rank
+        0), so it is the one place where all ranks meet for exactly the checkpoints written during
+        training; this hook runs after it (priority LOWEST).
+        """
+        for hook in runner.hooks:
+            if not isinstance(hook, CheckpointHook) or getattr(hook, '_addp_mm_gathers', False):
+                continue
+            save = hook._save_checkpoint
+
+            def save_with_rng(runner_, _save=save, _hook=hook):
+                done = runner_.iter if _hook.by_epoch else runner_.iter + 1
+                self.gather_rng_states(runner_, done)
+                return _save(runner_)
+
+            hook._save_checkpoint = save_with_rng
+            hook._addp_mm_gathers = True
+
+    def gather_rng_states(self, runner, iterations_done: int) -> None:
+        """Collect every rank's generator states for a checkpoint of ``iterations_done``
+        (collective: call on all ranks)."""
+        self._gathered_rng = (iterations_done, all_gather_object(capture_rng_state()))
 
     # ------------------------------------------------------------------ stopping on a signal
     def _install_signal_handlers(self, runner) -> None:
@@ -388,6 +424,8 @@ class FaultToleranceHook(Hook):
 
     def _save_and_stop(self, runner) -> None:
         step = runner.iter + 1  # iterations done; the loop increments runner.iter after the hooks
+        if self.save_rng_state and get_dist_info()[1] > 1:
+            self.gather_rng_states(runner, step)
         ckpt_hook = next((h for h in runner.hooks if isinstance(h, CheckpointHook)), None)
         out_dir = getattr(ckpt_hook, 'out_dir', None) or runner.work_dir
         backend = getattr(ckpt_hook, 'file_backend', None)
