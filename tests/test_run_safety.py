@@ -17,7 +17,8 @@ TOY_GEN = str(ROOT / 'configs/addp/generation/addp_vit-toy-p16_8steps-cosine_cpu
 
 
 def _tool(name):
-    spec = importlib.util.spec_from_file_location(f'addp_{name}_tool', ROOT / 'tools' / f'{name}.py')
+    spec = importlib.util.spec_from_file_location(f'addp_{name}_tool',
+                                                  ROOT / 'tools' / f'{name}.py')
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -25,7 +25,8 @@ def _frozen_summary(names: List[str]) -> str:
 
 
 def summarize_frozen_parameter_logs() -> None:
-    """Replace mmengine's per-parameter "requires_grad=False" warnings by one summary (idempotent)."""
+    """Replace mmengine's per-parameter "requires_grad=False" warnings by one summary line
+    (idempotent)."""
     from mmengine.logging import print_log
     from mmengine.optim.optimizer import default_constructor as dc
     if getattr(dc, '_addp_mm_frozen_summary', False):

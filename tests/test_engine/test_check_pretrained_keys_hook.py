@@ -98,4 +98,5 @@ def test_pretrained_reads_keys_as_mmengine_and_names_the_layout(tmp_path):
         check_pretrained_keys(Model(pretrained(str(path))))
     msg = str(err.value)
     assert '4 of 4 weights are not in the checkpoint' in msg
-    assert 'official ADDP release' in msg and 'convert_addp.py SRC.pth DST.pth --backbone-only' in msg
+    assert 'official ADDP release' in msg
+    assert 'convert_addp.py SRC.pth DST.pth --backbone-only' in msg

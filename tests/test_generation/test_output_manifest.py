@@ -17,7 +17,8 @@ def _manifest(out):
     return json.loads((out / 'addp_mm_manifest.json').read_text())
 
 
-def test_folder_is_resumed_only_with_the_same_settings(tool, toy_checkpoint, tmp_path):  # noqa: F811
+def test_folder_is_resumed_only_with_the_same_settings(tool, toy_checkpoint,  # noqa: F811
+                                                       tmp_path):
     out = tmp_path / 'samples'
     _run(tool, toy_checkpoint, out, '--num', 2, '--batch-size', 2)
     settings = _manifest(out)['settings']

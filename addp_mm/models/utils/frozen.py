@@ -34,7 +34,7 @@ def warn_random_frozen(name: str, field: str, example: str) -> None:
     from mmengine.logging import MMLogger
     bar = '!' * 100
     MMLogger.get_current_instance().warning(
-        f'\n{bar}\n!! The frozen {name} runs with RANDOM weights (checkpoint=None). A model trained '
-        'against it learns nothing useful\n!! and images generated with it are noise. Set '
+        f'\n{bar}\n!! The frozen {name} runs with RANDOM weights (checkpoint=None). A model '
+        'trained against it learns nothing useful\n!! and images generated with it are noise. Set '
         f'{field}\n!! ({example}).\n!! (Fine in tests, or when load_from / resume fills these '
         f'weights afterwards.)\n{bar}')
