@@ -234,3 +234,29 @@ def test_missing_file_names_the_path(tmp_path):
         load_checkpoint_file(missing)
     with pytest.raises(FileNotFoundError, match='does_not_exist.pth'):
         CheckpointLoader.load_checkpoint(str(missing))
+
+
+def test_resume_from_a_checkpoint_with_foreign_objects(trained, tmp_path):
+    """Resume reads a Runner checkpoint to which other code added objects of its own classes
+    (an ``argparse.Namespace`` in ``meta``, as MAE-style scripts do): they load as placeholders
+    and the run resumes with the saved iteration, weights and optimizer state."""
+    import argparse
+
+    from addp_mm.utils.checkpoint import LegacyObject
+    src_dir, weights, optim_state = trained
+    work_dir = tmp_path / 'resumed_foreign'
+    shutil.copytree(src_dir, work_dir)
+    ckpt_path = work_dir / 'iter_2.pth'
+    ckpt = load_checkpoint_file(ckpt_path)
+    ckpt['meta']['args'] = argparse.Namespace(lr=0.1, output_dir='out')
+    torch.save(ckpt, ckpt_path)
+    assert isinstance(load_checkpoint_file(ckpt_path)['meta']['args'], LegacyObject)
+    (work_dir / 'last_checkpoint').write_text(str(ckpt_path))
+    recorder = _StateRecorder()
+    runner = _make_runner(work_dir, max_iters=3, resume=True, name='ckpt_test_foreign',
+                          custom_hooks=[recorder])
+    runner.train()
+    assert recorder.iter == 2 and runner.iter == 3
+    _assert_state_equal(recorder.weights, weights)
+    for a, b in zip(_exp_avgs(recorder.optim_state), _exp_avgs(optim_state)):
+        assert torch.equal(a, b)

@@ -81,6 +81,16 @@ def test_namespace_loads_as_placeholder_with_every_protocol(tmp_path, protocol):
     assert ckpt['args'].legacy_state == {'lr': 0.5}
 
 
+def test_placeholders_survive_a_save_and_load(tmp_path):
+    path = save_layout({'w': torch.ones(2)}, 'lightning', tmp_path / 'l.ckpt')
+    ckpt = load_checkpoint_file(path)
+    torch.save(ckpt, tmp_path / 'again.pth')
+    again = load_checkpoint_file(tmp_path / 'again.pth')
+    assert {c for _, c in legacy_objects(again)} == FOREIGN_CLASSES['lightning']
+    assert torch.equal(again['callback_object'].legacy_state['best_model_score'],
+                       torch.tensor(0.25))
+
+
 def test_frozen_loaders_take_lightning_vqgan_and_mae_style_mage(reference, tmp_path):
     """The VQGAN from a Lightning checkpoint, the MAGE predictor from a ``save_model`` file."""
     from mmpretrain.registry import MODELS

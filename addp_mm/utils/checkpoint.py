@@ -35,6 +35,7 @@ without it refuses the file), and a file that would call code is refused.
 """
 import _compat_pickle
 import builtins
+import copyreg
 import datetime
 import os
 import os.path as osp
@@ -84,6 +85,9 @@ def _extra_allowed_globals() -> Dict[str, Any]:
         for name in ('datetime', 'date', 'time', 'timedelta', 'timezone'):
             allowed[f'datetime.{name}'] = getattr(datetime, name)
         allowed['copyreg._reconstructor'] = _safe_reconstructor
+        # placeholders saved again (e.g. a loaded release re-saved) stay inert placeholders
+        allowed[f'{__name__}._rebuild_legacy'] = _rebuild_legacy
+        allowed[f'{__name__}._legacy_class'] = _legacy_class
         _EXTRA_ALLOWED = allowed
     return _EXTRA_ALLOWED
 
@@ -171,8 +175,6 @@ class _LegacyClassMeta(type):
     def __repr__(cls):
         return f'<placeholder class {cls.legacy_class}>'
 
-    def __reduce__(cls):  # placeholders stay placeholders if pickled again
-        return (_legacy_class, (cls.legacy_class, ))
 
 
 class _LegacyBase(LegacyObject, metaclass=_LegacyClassMeta):
@@ -201,6 +203,11 @@ def _legacy_class(qualname: str) -> type:
                                                                         __module__=__name__))
         _LEGACY_CLASSES[qualname] = cls
     return cls
+
+
+# Pickle saves classes by module and name unless copyreg has a reducer for their metaclass: a
+# placeholder class (a dict key in Lightning's 'callbacks', say) saved again stays a placeholder.
+copyreg.pickle(_LegacyClassMeta, lambda cls: (_legacy_class, (cls.legacy_class, )))
 
 
 def _rebuild_legacy(qualname: str, attrs: dict) -> LegacyObject:
