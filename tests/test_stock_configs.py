@@ -324,3 +324,27 @@ def test_package_config_names_resolve_to_the_installed_files():
     assert osp.isfile(path) and osp.join('mmseg', '.mim', 'configs') in path
     with pytest.raises(FileNotFoundError):
         resolve_config_path('mmseg::mae/nope.py')
+
+
+def test_cli_converts_and_checks_against_the_installed_mmseg_config(reference, tmp_path):
+    """The README's command with a ``pkg::`` config name; --cfg-options only shrink the model."""
+    c = reference.config
+    D = c['dim']
+    options = [f'model.backbone.embed_dims={D}', f'model.backbone.num_layers={c["depth"]}',
+               f'model.backbone.num_heads={c["heads"]}', 'model.backbone.out_indices=[0,1]',
+               'model.neck=None', f'model.decode_head.in_channels=[{D},{D}]',
+               'model.decode_head.in_index=[0,1]', 'model.decode_head.channels=16',
+               f'model.auxiliary_head.in_channels={D}', 'model.auxiliary_head.in_index=1',
+               'model.auxiliary_head.channels=16']
+    config = 'mmseg::mae/mae-base_upernet_8xb2-amp-160k_ade20k-512x512.py'
+    code, out = _run_converter(reference.path('addp.pth'), tmp_path / 'seg.pth', '--to',
+                               'mmseg-mae', '--num-heads', c['heads'], '--check', config,
+                               '--cfg-options', *options)
+    assert code == 0, out
+    n = len(_file_tensors(tmp_path / 'seg.pth'))
+    assert f'{n} of {n} trainable tensors loaded ({n - 1} bit-equal' in out
+    assert 'check passed' in out and 'via model.pretrained' in out
+    # the backbone-prefixed file fails the same check: exit status 1
+    code, out = _run_converter(reference.path('addp.pth'), tmp_path / 'bb.pth', '--to',
+                               'mmpretrain', '--check', config, '--cfg-options', *options)
+    assert code == 1 and 'check FAILED' in out and '--to mmseg-mae' in out
