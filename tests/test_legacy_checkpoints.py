@@ -251,3 +251,12 @@ def test_after_import_every_file_stock_mmengine_loads_still_loads(tmp_path, monk
             assert ours['args'].legacy_state == vars(stock['args'])
     # with torch's default, stock reads the plain layouts; with the override, the foreign ones too
     assert loaded_by_stock >= (4 if no_weights_only == '0' else 7)
+
+
+def test_a_whole_pickled_module_is_named_not_rebuilt(tmp_path):
+    path = tmp_path / 'module.pth'
+    torch.save({'model': torch.nn.Linear(2, 2)}, path)
+    ckpt = load_checkpoint_file(path)  # loads: the module is an inert placeholder
+    assert ckpt['model'].legacy_class == 'torch.nn.modules.linear.Linear'
+    with pytest.raises(ValueError, match='whole pickled torch.nn.modules.linear.Linear object'):
+        extract_state_dict(ckpt, str(path))

@@ -14,11 +14,20 @@ StateDict = Dict[str, torch.Tensor]
 def extract_state_dict(ckpt: object, filename: str = '<checkpoint>') -> StateDict:
     """Return the tensor dict of a checkpoint in any of the known layouts.
 
-    Accepts ``{'state_dict': ...}`` (mmengine, taming VQGAN), ``{'model': ...}`` (official ADDP and
-    MAGE releases) and raw state dicts.
+    Accepts ``{'state_dict': ...}`` (mmengine, taming/Lightning VQGAN), ``{'model': ...}`` (official
+    ADDP and MAGE releases, MAE-family ``save_model`` files with ``'args'``, ``'optimizer'``, ...
+    beside it), raw state dicts and ``.safetensors`` contents (see
+    :func:`~addp_mm.utils.checkpoint.load_checkpoint_file`).
     """
+    from .checkpoint import LegacyObject
     if isinstance(ckpt, dict):
         for key in ('state_dict', 'model'):
+            if key in ckpt and isinstance(ckpt[key], LegacyObject):
+                raise ValueError(
+                    f"{filename}: '{key}' is a whole pickled {ckpt[key].legacy_class} object, "
+                    'not a state dict; addp_mm does not rebuild objects from files (that would '
+                    'run code from it). Load it in its own code base and save '
+                    '`{"state_dict": model.state_dict()}`.')
             if key in ckpt and isinstance(ckpt[key], dict):
                 ckpt = ckpt[key]
                 break
