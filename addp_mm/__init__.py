@@ -1,8 +1,10 @@
 """addp_mm: ADDP (Alternating Denoising Diffusion Process) for the OpenMMLab ecosystem.
 
 ``import addp_mm`` registers the mmpretrain-side modules (pre-training model, backbone, tokenizers)
-and routes mmengine's local checkpoint loading through a safe allow-list unpickler so Runner
-checkpoints load under torch >= 2.6. It does not import mmdet, mmseg or mmagic: their parts live in
+and routes mmengine's local checkpoint loading through a safe unpickler so Runner checkpoints and
+release files of any layout load under torch >= 2.6 (``addp_mm.utils.checkpoint``). The one
+difference from stock mmengine: objects of classes outside tensors, containers, numpy and mmengine's
+own types load as inert ``LegacyObject`` placeholders, and a file that would call code is refused. It does not import mmdet, mmseg or mmagic: their parts live in
 ``addp_mm.det``, ``addp_mm.seg`` and ``addp_mm.generation``, imported by the configs that need them.
 """
 import os
