@@ -154,6 +154,10 @@ def _save(obj: dict, dst: str) -> None:
 def main(argv=None, t_start=None) -> int:
     t0 = time.time() if t_start is None else t_start
     args = parse_args(argv)
+    if args.check and os.getcwd() not in sys.path:
+        # configs' custom_imports name modules relative to where the command runs (mmdet's
+        # `projects.ViTDet.vitdet` from the mmdetection root), as for tools/train.py there
+        sys.path.append(os.getcwd())
     src = osp.abspath(args.src)
     if not osp.isfile(src):
         sys.exit(f'error: input {args.src!r} does not exist' +
