@@ -1,3 +1,4 @@
+import functools
 import json
 import os
 import os.path as osp
@@ -92,14 +93,23 @@ def _missing_fixture(root: str) -> None:
     pytest.skip(msg)
 
 
-@pytest.fixture(scope='session', params=reference_dirs(),
+@functools.lru_cache(maxsize=None)
+def load_reference(root: str) -> Reference:
+    """Each folder is read once per session (the tensors are only read by the tests)."""
+    return Reference(root)
+
+
+# Module scope, not session: a session-scoped parameter would make pytest regroup the tests of
+# every module by folder (all of one folder's tests first), changing the suite's order; per module
+# the order stays, and load_reference keeps each folder's tensors loaded once.
+@pytest.fixture(scope='module', params=reference_dirs(),
                 ids=lambda root: osp.basename(osp.normpath(root)))
 def reference(request) -> Reference:
     """One fixture folder per parameter: every test that uses it runs on each folder."""
     root = request.param
     if not osp.isfile(osp.join(root, 'reference.pt')):
         _missing_fixture(root)
-    return Reference(root)
+    return load_reference(root)
 
 
 def write_smooth_images(root, num: int = 12, size: int = 72,

@@ -27,7 +27,7 @@ def run_converter(*argv: str) -> None:
     assert module.main(list(argv)) == 0
 
 
-@pytest.fixture(scope='session')
+@pytest.fixture(scope='module')  # per fixture folder (reference is module-scoped)
 def converted(reference, tmp_path_factory) -> Dict[str, str]:
     """The fixture's official ``addp.pth`` converted for fine-tuning and for the linear probe."""
     out = tmp_path_factory.mktemp('converted')

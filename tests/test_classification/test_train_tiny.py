@@ -23,6 +23,8 @@ def tiny_cfg(path: str, config: dict, checkpoint: str, data_root: str, work_dir:
     backbone = cfg.model.backbone
     backbone.arch = dict(embed_dims=D, num_layers=config['depth'], num_heads=config['heads'],
                          feedforward_channels=4 * D)
+    # the ViT's patch grid is the VQGAN's token grid: image side / 2^(levels - 1)
+    backbone.patch_size = 2**(len(config['vqgan']['ddconfig']['ch_mult']) - 1)
     if 'frozen_stages' in backbone:
         backbone.frozen_stages = config['depth']
     backbone.init_cfg.checkpoint = checkpoint

@@ -118,7 +118,7 @@ def mmdet_scope():
         yield
 
 
-@pytest.fixture(scope='session')
+@pytest.fixture(scope='module')  # per fixture folder (reference is module-scoped)
 def converted_fixture(reference, tmp_path_factory) -> str:
     """The fixture's official ``addp.pth`` converted with ``--backbone-only``."""
     path = str(tmp_path_factory.mktemp('det_converted') / 'backbone.pth')

@@ -2,11 +2,20 @@
 fixed batch (their losses fall by the stated factor in a few dozen CPU steps), and every stage
 of the demo's CI-size run ends with a lower loss than it starts with."""
 import numpy as np
+import pytest
 import torch
+from mmengine.registry import DefaultScope
 
 from .conftest import read_log
 from .test_mage import build_mage
 from .test_vqgan_trainer import build_trainer
+
+
+@pytest.fixture(autouse=True)
+def mmpretrain_scope():
+    """Build with mmpretrain's registries whatever scope an earlier Runner left current."""
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        yield
 
 
 def smooth_batch(n: int, size: int, seed: int = 0) -> torch.Tensor:
@@ -27,7 +36,7 @@ def test_vqgan_trainer_loss_falls():
     images = smooth_batch(8, 16)
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=3e-3)
     losses = []
-    for _ in range(40):
+    for _ in range(20):
         out = model.loss(images)
         loss = sum(v for k, v in out.items() if k.startswith('loss'))
         opt.zero_grad()
@@ -35,7 +44,7 @@ def test_vqgan_trainer_loss_falls():
         opt.step()
         losses.append(loss.item())
     first, last = _mean(losses, 'first'), _mean(losses, 'last')
-    assert last < 0.5 * first, f'VQGAN loss {first:.4f} -> {last:.4f}'
+    assert last < 0.4 * first, f'VQGAN loss {first:.4f} -> {last:.4f}'
 
 
 def test_mage_loss_falls():

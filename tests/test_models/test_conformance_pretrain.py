@@ -123,10 +123,18 @@ def test_predictor_from_addp_release_equals_mage_release(reference, predictor):
     assert_close_rel(probs, out['tp_probs_mask_t'], name='tp_probs_mask_t (ADDP release)')
 
 
-def test_target_generator_end_to_end(reference, model):
+@pytest.fixture(scope='module')
+def target(reference, model):
+    """The converted model's frozen parts on the fixture's images and masks (run once: the VQGAN
+    encode and decode dominate this module's time)."""
+    inp = reference.inputs
+    return model.target_generator(inp['images'], inp['mask_t'], inp['mask_next'])
+
+
+def test_target_generator_end_to_end(reference, target):
     """Tokens, x_t and target from images and masks through the converted model's frozen parts."""
-    inp, out = reference.inputs, reference.outputs
-    res = model.target_generator(inp['images'], inp['mask_t'], inp['mask_next'])
+    out = reference.outputs
+    res = target
     assert torch.equal(res['ids'], out['vq_tokens'])
     assert_close_rel(res['z0'], out['vq_z0'], name='vq_z0')
     assert_close_rel(res['target'], out['tp_probs_mask_t'], name='target')
@@ -160,10 +168,10 @@ def test_loss(reference, model):
     assert_close_rel(loss, out['loss'], name='loss')
 
 
-def test_full_chain_loss(reference, model):
+def test_full_chain_loss(reference, model, target):
     """Images + masks -> loss through every part of our model."""
     inp, out = reference.inputs, reference.outputs
-    res = model.target_generator(inp['images'], inp['mask_t'], inp['mask_next'])
+    res = target
     logits = model.predict_logits(res['x_t'], res['ids'], inp['mask_t'])
     assert_close_rel(logits, out['decoder_logits'], name='decoder_logits (chain)')
     loss = model.head.loss(logits, res['target'], inp['mask_t'])
