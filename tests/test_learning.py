@@ -11,7 +11,6 @@ import copy
 import os.path as osp
 
 import numpy as np
-import pytest
 import torch
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
