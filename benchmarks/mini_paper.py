@@ -44,7 +44,7 @@ if REPO not in sys.path:
 
 CONFIG_DIR = osp.join(REPO, 'configs', 'addp', 'mini')
 CONFIGS = dict(
-    tokenizer='vqgan_tiny-f4-c256_1xb16-500iter_digits-32px.py',
+    tokenizer='vqgan_tiny-f4-c64_1xb16-500iter_digits-32px.py',
     predictor='mage_vit-tiny-p4_1xb32-400iter_digits-32px.py',
     addp='addp_vit-tiny-p4_1xb32-600iter_digits-32px.py',
     mae='mae_vit-tiny-p4_1xb32-600iter_digits-32px.py',
@@ -472,23 +472,24 @@ def figures(fig_dir: str, sets: dict, labels, generator, test_x, test_y, seed: i
 
 # ----------------------------------------------------------------------------- the run
 def machine() -> dict:
-    """CPU model, flags of interest, thread count and library versions (for the results)."""
+    """CPU model, the vector flags that change speed and numerics, threads, versions."""
     import torch
-    model, flags = platform.processor(), []
+    model, family, flags = platform.processor(), None, []
     try:
         with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name') and not model.strip():
-                    model = line.split(':', 1)[1].strip()
-                if line.startswith('model name'):
-                    model = line.split(':', 1)[1].strip()
-                if line.startswith('flags'):
-                    have = set(line.split(':', 1)[1].split())
-                    flags = [f for f in ('avx2', 'avx512f', 'avx512_bf16', 'amx_bf16') if f in have]
-                    break
+            info = f.read()
+        for line in info.splitlines():
+            if line.startswith('model name'):
+                model = line.split(':', 1)[1].strip()
+            elif line.startswith('cpu family'):
+                family = int(line.split(':', 1)[1])
+            elif line.startswith('flags'):
+                have = set(line.split(':', 1)[1].split())
+                flags = [f for f in ('avx2', 'avx512f', 'avx512_bf16', 'amx_bf16') if f in have]
+                break
     except OSError:
         pass
-    return dict(cpu=model, flags=flags, threads=torch.get_num_threads(), cores=os.cpu_count(),
+    return dict(cpu=model, cpu_family=family, flags=flags, threads=torch.get_num_threads(), cores=os.cpu_count(),
                 torch=torch.__version__, python=platform.python_version())
 
 
@@ -611,7 +612,8 @@ def summarize(dirs: List[str]) -> str:
                      f'{cell([r["is"][k] for r in runs], 2)} |')
     secs = [r['seconds'] for r in runs]
     lines += ['', f'Run time per seed: {cell([t / 60 for t in secs])} min on '
-              f'{runs[0]["machine"]["cpu"]} ({runs[0]["machine"]["threads"]} threads; flags '
+              f'{runs[0]["machine"]["cpu"]} (family {runs[0]["machine"].get("cpu_family")}; '
+              f'{runs[0]["machine"]["threads"]} thread(s) per seed; flags '
               f'{", ".join(runs[0]["machine"]["flags"])}). Feature network test top-1: '
               f'{cell([r["feature_net_test_top1"] for r in runs])} %.']
     return '\n'.join(lines)

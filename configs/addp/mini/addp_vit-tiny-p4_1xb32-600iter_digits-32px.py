@@ -4,7 +4,7 @@
 # checkpoints. Same ViT, batch and iterations as the MAE baseline
 # (mae_vit-tiny-p4_1xb32-600iter_digits-32px.py): both see 19,200 images.
 _base_ = [
-    '../from_scratch/_base_/models/addp_vit-tiny-p4-32px.py',
+    './_base_/models/addp_vit-tiny-p4-c64-32px.py',
     './_base_/digits_32px.py',
     './_base_/runtime_cpu.py',
 ]

@@ -1,9 +1,9 @@
 # Mini paper, stage 2: a tiny MAGE token predictor (the from-scratch tiny model: width 128, 4 + 2
-# blocks) on the tokens of the stage-1 tokenizer (frozen), digits train split.
+# blocks, 64 codes) on the tokens of the stage-1 tokenizer (frozen), digits train split.
 # benchmarks/mini_paper.py sets model.target_generator.checkpoint to the stage-1 checkpoint.
 _base_ = [
-    '../from_scratch/_base_/models/vqgan_tiny-f4-c256-32px.py',
-    '../from_scratch/_base_/models/mage_vit-tiny-32px.py',
+    './_base_/models/vqgan_tiny-f4-c64-32px.py',
+    './_base_/models/mage_vit-tiny-c64-32px.py',
     './_base_/digits_32px.py',
     './_base_/runtime_cpu.py',
 ]
