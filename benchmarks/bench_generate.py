@@ -19,7 +19,12 @@ import os.path as osp
 import resource
 import time
 
+import sys
+
 import torch
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from machine_info import flop_split, floor, machine, peak_rates  # noqa: E402
 
 ROOT = osp.join(osp.dirname(osp.abspath(__file__)), '..')
 CONFIGS = dict(
@@ -82,7 +87,9 @@ def main() -> None:
     parser.add_argument('--flops', action='store_true',
                         help='also count the floating-point operations of one more run '
                         '(torch.utils.flop_counter: matmuls and convolutions) and report tflop '
-                        'and the achieved gflop_per_s')
+                        'and the achieved gflop_per_s, the matmul / convolution split, this '
+                        'machine\'s peak rates (bench_peak.py) and the floor: floor_s and '
+                        'seconds / floor_s')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     args = parser.parse_args()
 
@@ -110,7 +117,8 @@ def main() -> None:
     run(2)  # warm-up: the first (shared, encoder-free) step and one full step
     runs = sorted(run(args.steps) for _ in range(args.repeats))
     seconds, cpu_seconds = runs[len(runs) // 2]
-    result = dict(arch=args.arch, batch=args.batch, steps=args.steps, schedule=args.schedule,
+    result = machine(device)
+    result.update(arch=args.arch, batch=args.batch, steps=args.steps, schedule=args.schedule,
                   precision=args.precision, channels_last=bool(args.channels_last),
                   naive=args.naive,
                   device=str(device), threads=torch.get_num_threads(),
@@ -126,7 +134,10 @@ def main() -> None:
         with counter:
             sample(seeds, num_steps=args.steps, schedule=args.schedule)
         flops = counter.get_total_flops()
-        result.update(tflop=round(flops / 1e12, 3), gflop_per_s=round(flops / 1e9 / seconds, 1))
+        result.update(tflop=round(flops / 1e12, 3), gflop_per_s=round(flops / 1e9 / seconds, 1),
+                      **flop_split(counter))
+        result.update(floor(result, peak_rates(device)))
+        result['over_floor'] = round(seconds / result['floor_s'], 3)
     print(json.dumps(result))
 
 

@@ -25,6 +25,8 @@ import time
 import torch
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from machine_info import flop_split, floor, machine, peak_rates  # noqa: E402
 
 
 def build_model(arch: str, naive: bool = False):
@@ -90,7 +92,9 @@ def main() -> None:
     parser.add_argument('--flops', action='store_true',
                         help='also count the floating-point operations of one more step '
                         '(torch.utils.flop_counter: matmuls and convolutions, forward + backward) '
-                        'and report tflop_per_step and the achieved gflop_per_s')
+                        'and report tflop_per_step and the achieved gflop_per_s, the matmul / '
+                        'convolution split, this machine\'s peak rates (bench_peak.py) and the '
+                        'floor: floor_s and step_s / floor_s')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     args = parser.parse_args()
 
@@ -135,7 +139,8 @@ def main() -> None:
     seeded_step(0)  # warm-up
     times = [seeded_step(i + 1) for i in range(args.steps)]
     step_s = statistics.median(times)
-    result = dict(arch=args.arch, batch=args.batch, precision=args.precision, naive=args.naive,
+    result = machine(device)
+    result.update(arch=args.arch, batch=args.batch, precision=args.precision, naive=args.naive,
                   device=str(device),
                   threads=torch.get_num_threads(), step_s=round(step_s, 3),
                   img_per_s=round(args.batch / step_s, 3),
@@ -149,7 +154,9 @@ def main() -> None:
             seeded_step(1)  # the masks of the first timed step
         flops = counter.get_total_flops()
         result.update(tflop_per_step=round(flops / 1e12, 3),
-                      gflop_per_s=round(flops / 1e9 / step_s, 1))
+                      gflop_per_s=round(flops / 1e9 / step_s, 1), **flop_split(counter))
+        result.update(floor(result, peak_rates(device)))
+        result['over_floor'] = round(step_s / result['floor_s'], 3)
     print(json.dumps(result))
 
 
