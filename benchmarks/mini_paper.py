@@ -465,7 +465,7 @@ def figures(fig_dir: str, sets: dict, labels, generator, test_x, test_y, seed: i
             torch.stack([r[1] for r in results])]
     paths['inpainting'] = save_grid(rows, osp.join(fig_dir, 'inpainting.png'),
                                     ['test digit', 'input (lower\nhalf removed)',
-                                     'ADDP inpainting #1', 'ADDP inpainting #2'],
+                                     'inpainted #1', 'inpainted #2'],
                                     'ADDP inpainting on test digits: lower half regenerated')
     return paths
 
@@ -493,13 +493,22 @@ def machine() -> dict:
                 torch=torch.__version__, python=platform.python_version())
 
 
-def run_seed(seed: int, out: str, size: str = 'full') -> dict:
-    """Everything for one seed; returns (and writes) ``OUT/results.json``."""
+def run_seed(seed: int, out: str, size: str = 'full', stage_iters: Optional[dict] = None) -> dict:
+    """Everything for one seed; returns (and writes) ``OUT/results.json``.
+
+    ``stage_iters`` overrides the iterations of pre-training stages (``tokenizer``, ``predictor``,
+    ``addp``, ``mae``; their lr schedules are rescaled), e.g. ``{'predictor': 1600}``.
+    """
     import torch
 
     from addp_mm.generation.api import build_generator
     s = SIZES[size]
     iters = s['iters']
+    stage_iters = dict(stage_iters or {})
+    unknown = set(stage_iters) - {'tokenizer', 'predictor', 'addp', 'mae'}
+    if unknown:
+        raise ValueError(f'--iters: unknown stage(s) {sorted(unknown)}; use tokenizer, predictor, '
+                         'addp or mae.')
     start = time.time()
     os.makedirs(out, exist_ok=True)
     data = write_digits(osp.join(out, 'data'), seed)
@@ -507,6 +516,8 @@ def run_seed(seed: int, out: str, size: str = 'full') -> dict:
     common = {'train_dataloader.dataset.data_root': data['root']}
 
     def it(name):
+        if name in stage_iters:
+            return stage_iters[name]
         return None if iters is None else iters[name]
 
     # ---- pre-training: tokenizer -> predictor -> ADDP; MAE on the same images
@@ -524,7 +535,7 @@ def run_seed(seed: int, out: str, size: str = 'full') -> dict:
     stages['mae'] = run('4-mae', 'mae', osp.join(out, 'mae'), seed, common, it('mae'))
 
     # ---- recognition
-    results = dict(seed=seed, size=size)
+    results = dict(seed=seed, size=size, stage_iters={k: v['iters'] for k, v in stages.items()})
     acc = {k: recognition(k, stages[k]['checkpoint'] if k != 'random' else None, data,
                           osp.join(out, 'recognition'), seed, iters) for k in PRETRAINED}
     for protocol in PROTOCOLS:
@@ -629,6 +640,9 @@ def parse_args(argv=None):
     parser.add_argument('--threads', type=int, default=1,
                         help='torch CPU threads (default 1: results are deterministic for a '
                         'seed and a thread count; `make mini-paper` runs the seeds side by side)')
+    parser.add_argument('--iters', nargs='+', default=[], metavar='STAGE=N',
+                        help='iterations of pre-training stages instead of the configs\' '
+                        '(tokenizer, predictor, addp, mae), e.g. --iters predictor=1600')
     parser.add_argument('--summarize', nargs='+', metavar='DIR',
                         help='print the mean ± std table of these finished runs and exit')
     return parser.parse_args(argv)
@@ -644,7 +658,11 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     import addp_mm  # noqa: F401  (registers the models)
     out = args.out or osp.join('work_dirs', 'mini_paper', f'seed{args.seed}')
-    run_seed(args.seed, out, args.size)
+    try:
+        stage_iters = {k: int(v) for k, v in (item.split('=') for item in args.iters)}
+    except ValueError:
+        sys.exit(f'error: --iters takes STAGE=N items, got {args.iters}')
+    run_seed(args.seed, out, args.size, stage_iters)
     return 0
 
 

@@ -102,6 +102,38 @@ def load_reference(root: str) -> Reference:
 # Module scope, not session: a session-scoped parameter would make pytest regroup the tests of
 # every module by folder (all of one folder's tests first), changing the suite's order; per module
 # the order stays, and load_reference keeps each folder's tensors loaded once.
+def _scopes_saved():
+    from mmengine.registry import DefaultScope
+    return DefaultScope, DefaultScope._instance_dict.copy()
+
+
+def _scopes_restore(saved) -> None:
+    cls, instances = saved
+    cls._instance_dict.clear()
+    cls._instance_dict.update(instances)
+
+
+@pytest.fixture(scope='module', autouse=True)
+def no_default_scope_leak_between_modules():
+    """Every module starts with the DefaultScope state of the session start.
+
+    A Runner (or ``overwrite_default_scope`` left open) makes its scope the process's current
+    one, and registries then build in that scope: a generation test leaving ``mmagic`` current made
+    later mmpretrain builds fail depending on the suite's order.
+    """
+    saved = _scopes_saved()
+    yield
+    _scopes_restore(saved)
+
+
+@pytest.fixture(autouse=True)
+def no_default_scope_leak_between_tests():
+    """Every test starts with the DefaultScope state its module's fixtures left."""
+    saved = _scopes_saved()
+    yield
+    _scopes_restore(saved)
+
+
 @pytest.fixture(scope='module', params=reference_dirs(),
                 ids=lambda root: osp.basename(osp.normpath(root)))
 def reference(request) -> Reference:
