@@ -33,14 +33,15 @@ import argparse
 import json
 import os
 import os.path as osp
-import platform
 import sys
 import time
 from typing import Dict, List, Optional
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
+HERE = osp.dirname(osp.abspath(__file__))
+REPO = osp.dirname(HERE)
+for _path in (REPO, HERE):  # addp_mm from this checkout; machine_info beside this file
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
 
 CONFIG_DIR = osp.join(REPO, 'configs', 'addp', 'mini')
 CONFIGS = dict(
@@ -471,28 +472,6 @@ def figures(fig_dir: str, sets: dict, labels, generator, test_x, test_y, seed: i
 
 
 # ----------------------------------------------------------------------------- the run
-def machine() -> dict:
-    """CPU model, the vector flags that change speed and numerics, threads, versions."""
-    import torch
-    model, family, flags = platform.processor(), None, []
-    try:
-        with open('/proc/cpuinfo') as f:
-            info = f.read()
-        for line in info.splitlines():
-            if line.startswith('model name'):
-                model = line.split(':', 1)[1].strip()
-            elif line.startswith('cpu family'):
-                family = int(line.split(':', 1)[1])
-            elif line.startswith('flags'):
-                have = set(line.split(':', 1)[1].split())
-                flags = [f for f in ('avx2', 'avx512f', 'avx512_bf16', 'amx_bf16') if f in have]
-                break
-    except OSError:
-        pass
-    return dict(cpu=model, cpu_family=family, flags=flags, threads=torch.get_num_threads(), cores=os.cpu_count(),
-                torch=torch.__version__, python=platform.python_version())
-
-
 def run_seed(seed: int, out: str, size: str = 'full', stage_iters: Optional[dict] = None) -> dict:
     """Everything for one seed; returns (and writes) ``OUT/results.json``.
 
@@ -574,12 +553,14 @@ def run_seed(seed: int, out: str, size: str = 'full', stage_iters: Optional[dict
     results['is'] = {k: scores[k]['inception_score'] for k in FID_ROWS}
     results['num_images'] = {k: len(sets[k]) for k in FID_ROWS}
     results['feature_net_test_top1'] = feat['test_top1']
-    labels = dict(addp='ADDP samples', mage='MAGE samples', reconstruction='tokenizer\nrecon. (test)',
-                  real='real (test)', random_tokens='random tokens')
+    labels = dict(addp='ADDP samples', mage='MAGE samples',
+                  reconstruction='tokenizer\nrecon. (test)', real='real (test)',
+                  random_tokens='random tokens')
     results['figures'] = figures(osp.join(out, 'figures'), sets, labels, generator, test_x,
                                  test_y, seed)
     results['stage_seconds'] = {k: v['seconds'] for k, v in stages.items()}
     results['generation_seconds'] = gen_seconds
+    from machine_info import machine
     results['machine'] = machine()
     results['seconds'] = time.time() - start
     with open(osp.join(out, 'results.json'), 'w') as f:
@@ -622,10 +603,11 @@ def summarize(dirs: List[str]) -> str:
                      f'{cell([r["fid"][k] for r in runs], 2)} | '
                      f'{cell([r["is"][k] for r in runs], 2)} |')
     secs = [r['seconds'] for r in runs]
+    m = runs[0]['machine']
     lines += ['', f'Run time per seed: {cell([t / 60 for t in secs])} min on '
-              f'{runs[0]["machine"]["cpu"]} (family {runs[0]["machine"].get("cpu_family")}; '
-              f'{runs[0]["machine"]["threads"]} thread(s) per seed; flags '
-              f'{", ".join(runs[0]["machine"]["flags"])}). Feature network test top-1: '
+              f'{m["cpu"]} (family {m.get("cpu_family")}; {m["threads"]} thread(s) per seed; '
+              f'flags {", ".join(m.get("cpu_flags", m.get("flags", [])))}). Feature network test '
+              'top-1: '
               f'{cell([r["feature_net_test_top1"] for r in runs])} %.']
     return '\n'.join(lines)
 

@@ -45,4 +45,7 @@ default_hooks = dict(
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0)
 # a pre-trained backbone must be loaded whole (no-op for random init)
-custom_hooks = [dict(type='FaultToleranceHook'), dict(type='CheckPretrainedKeysHook', allowed_missing=[r'backbone\.ln2\..*'])]
+custom_hooks = [
+    dict(type='FaultToleranceHook'),
+    dict(type='CheckPretrainedKeysHook', allowed_missing=[r'backbone\.ln2\..*'])
+]

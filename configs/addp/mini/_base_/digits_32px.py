@@ -9,8 +9,8 @@ data_preprocessor = dict(
     type='SelfSupDataPreprocessor', mean=[0., 0., 0.], std=[255., 255., 255.], to_rgb=True)
 pretrain_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.6, 1.0), aspect_ratio_range=(0.85, 1.15),
-         backend='pillow', interpolation='bicubic'),
+    dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.6, 1.0),
+         aspect_ratio_range=(0.85, 1.15), backend='pillow', interpolation='bicubic'),
     dict(type='PackInputs'),
 ]
 train_dataloader = dict(

@@ -6,8 +6,8 @@ data_preprocessor = dict(
     num_classes=10, mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.6, 1.0), aspect_ratio_range=(0.85, 1.15),
-         backend='pillow', interpolation='bicubic'),
+    dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.6, 1.0),
+         aspect_ratio_range=(0.85, 1.15), backend='pillow', interpolation='bicubic'),
     dict(type='PackInputs'),
 ]
 test_pipeline = [dict(type='LoadImageFromFile'), dict(type='PackInputs')]
