@@ -149,20 +149,13 @@ def run(name: str, config: str, work_dir: str, seed: int, options: Optional[dict
         dict: ``checkpoint`` (final), ``seconds`` and, with ``test``, ``metrics`` of the test
         split (mmpretrain's Accuracy).
     """
-    import copy
-
-    from mmengine.config import Config
     from mmengine.runner import Runner
 
-    from addp_mm.demo.stages import set_max_iters
+    from addp_mm.demo.stages import stage_config
 
-    cfg = Config.fromfile(osp.join(CONFIG_DIR, CONFIGS[config]))
-    if options:
-        cfg.merge_from_dict(copy.deepcopy(options))
-    if max_iters is not None and max_iters != cfg.train_cfg.max_iters:
-        set_max_iters(cfg, max_iters)
-        if 'val_interval' in cfg.train_cfg:
-            cfg.train_cfg.val_interval = max_iters
+    # a stage that did not finish starts again (they take minutes)
+    cfg = stage_config(name, osp.join(CONFIG_DIR, CONFIGS[config]), work_dir, max_iters, options,
+                       seed=seed)
     iters = cfg.train_cfg.max_iters
     # what makes this run: reused only when it matches exactly
     settings = dict(config=CONFIGS[config], iters=iters, seed=seed,
@@ -178,13 +171,6 @@ def run(name: str, config: str, work_dir: str, seed: int, options: Optional[dict
                 'folder to train again.')
         log(f'{name}: done before ({rec["seconds"]:.0f} s), reusing {work_dir}')
         return rec
-    cfg.work_dir = work_dir
-    cfg.randomness = dict(seed=seed)
-    cfg.launcher = 'none'
-    cfg.resume = False  # a stage that did not finish starts again (they take minutes)
-    cfg.load_from = None
-    # several Runners in one process: unique names keep their loggers apart
-    cfg.experiment_name = f'{name}_{time.strftime("%Y%m%d_%H%M%S")}'
     log(f'{name}: {iters} iterations ({osp.basename(CONFIGS[config])}) -> {work_dir}')
     start = time.time()
     runner = Runner.from_cfg(cfg)

@@ -17,7 +17,8 @@ def set_max_iters(cfg: Config, max_iters: int) -> None:
     """Shorten or lengthen an iteration-based config, scaling its lr schedule and checkpointing.
 
     Every ``begin``/``end``/``T_max`` of ``param_scheduler`` is scaled by ``max_iters / old``
-    (each scheduler keeps at least one iteration), and the checkpoint hook saves at the end.
+    (each scheduler keeps at least one iteration), and the checkpoint hook (and validation, when the
+    loop has a ``val_interval``) runs at the end.
     """
     old = cfg.train_cfg.max_iters
     cfg.train_cfg.max_iters = max_iters
@@ -31,6 +32,38 @@ def set_max_iters(cfg: Config, max_iters: int) -> None:
             sched['T_max'] = end - begin
         begin = end
     cfg.default_hooks.checkpoint.interval = max_iters
+    if 'val_interval' in cfg.train_cfg:  # validate (if at all) at the end only
+        cfg.train_cfg.val_interval = max_iters
+
+
+def stage_config(name: str,
+                 config: str,
+                 work_dir: str,
+                 max_iters: Optional[int] = None,
+                 options: Optional[dict] = None,
+                 log_interval: Optional[int] = None,
+                 seed: int = 0) -> Config:
+    """The config of one stage run in-process, several Runners after one another.
+
+    Loads ``config``, applies ``--cfg-options``-style ``options``, rescales it to ``max_iters``
+    (:func:`set_max_iters`; None keeps the config's), sets the work directory and seed, and makes
+    the run a fresh single-process one (no resume, no ``load_from``) with a unique experiment
+    name (mmengine keys loggers and visualizers by it).
+    """
+    cfg = Config.fromfile(config)
+    if options:
+        cfg.merge_from_dict(copy.deepcopy(options))
+    if max_iters is not None:
+        set_max_iters(cfg, max_iters)
+    if log_interval is not None:
+        cfg.default_hooks.logger.interval = log_interval
+    cfg.work_dir = work_dir
+    cfg.randomness = dict(seed=seed)
+    cfg.launcher = 'none'
+    cfg.resume = False
+    cfg.load_from = None
+    cfg.experiment_name = f'{name}_{time.strftime("%Y%m%d_%H%M%S")}'
+    return cfg
 
 
 def run_stage(name: str,
@@ -60,21 +93,8 @@ def run_stage(name: str,
     if osp.isfile(ckpt):
         print(f'[demo] {name}: {ckpt} exists, skipping training', flush=True)
         return ckpt
-    cfg = Config.fromfile(config)
-    if options:
-        cfg.merge_from_dict(copy.deepcopy(options))
-    set_max_iters(cfg, max_iters)
-    if log_interval is not None:
-        cfg.default_hooks.logger.interval = log_interval
-    cfg.work_dir = work_dir
-    cfg.randomness = dict(seed=seed)
-    cfg.launcher = 'none'
     # A partly trained stage restarts from scratch: the stages only checkpoint at their end.
-    cfg.resume = False
-    cfg.load_from = None
-    # Several Runners live in this process: unique names keep their loggers and visualizers
-    # apart (mmengine keys them by experiment name, a timestamp by default).
-    cfg.experiment_name = f'{name}_{time.strftime("%Y%m%d_%H%M%S")}'
+    cfg = stage_config(name, config, work_dir, max_iters, options, log_interval, seed)
     start = time.time()
     print(f'[demo] {name}: training {max_iters} iterations -> {work_dir}', flush=True)
     Runner.from_cfg(cfg).train()

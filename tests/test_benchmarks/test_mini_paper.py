@@ -132,3 +132,15 @@ def test_mini_configs_parse_and_are_listed():
         assert cfg.model.type
         if 'max_iters' in cfg:  # the name states the schedule
             assert f'-{cfg.max_iters}iter_' in name
+
+
+def test_rerun_with_other_settings_is_refused(ci_run):
+    """A finished stage is reused only for the same settings: another iteration count into the
+    same folder stops with an error instead of reporting the old run's numbers."""
+    env = dict(os.environ, NO_ALBUMENTATIONS_UPDATE='1')
+    proc = subprocess.run([sys.executable, SCRIPT, '--size', 'ci', '--seed', '3', '--out',
+                           str(ci_run['out']), '--iters', 'tokenizer=5'], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert 'holds a finished run with other settings' in proc.stderr
+    assert 'choose another --out' in proc.stderr
