@@ -28,8 +28,8 @@ from machine_info import flop_split, floor, machine, peak_rates  # noqa: E402
 
 ROOT = osp.join(osp.dirname(osp.abspath(__file__)), '..')
 CONFIGS = dict(
-    base='configs/addp/generation/addp_vit-base-p16_20steps-cosine_in1k-256px.py',
-    large='configs/addp/generation/addp_vit-large-p16_20steps-cosine_in1k-256px.py')
+    base='configs/addp/generation/addp_vit-base-p16_1xb32-20steps-cosine_in1k-256px.py',
+    large='configs/addp/generation/addp_vit-large-p16_1xb32-20steps-cosine_in1k-256px.py')
 
 
 class NaiveSampler:

@@ -53,7 +53,7 @@ sys.path.insert(0, HERE)
 from machine_info import machine  # noqa: E402
 
 GEN_CONFIG = osp.join(REPO, 'configs', 'addp', 'generation',
-                      'addp_vit-base-p16_20steps-cosine_in1k-256px.py')
+                      'addp_vit-base-p16_1xb32-20steps-cosine_in1k-256px.py')
 #: The sizes of the dry run's tiny models (a fixture-like config, see tests/conftest.py).
 TINY = dict(dim=32, depth=1, heads=2, dec_depth=1, dec_heads=2, tp_dim=32, tp_depth=1, tp_heads=2,
             label_smoothing=0.1, gen_num_iter=2, gen_schedule='cosine',

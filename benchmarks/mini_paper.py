@@ -45,14 +45,14 @@ for _path in (REPO, HERE):  # addp_mm from this checkout; machine_info beside th
 
 CONFIG_DIR = osp.join(REPO, 'configs', 'addp', 'mini')
 CONFIGS = dict(
-    tokenizer='vqgan_tiny-f4-c64_1xb16-500iter_digits-32px.py',
-    predictor='mage_vit-tiny-p4_1xb32-400iter_digits-32px.py',
-    addp='addp_vit-tiny-p4_1xb32-600iter_digits-32px.py',
-    mae='mae_vit-tiny-p4_1xb32-600iter_digits-32px.py',
-    linear='vit-tiny-p4_1xb64-linear-coslr-400iter_digits-32px.py',
-    linear_10shot='vit-tiny-p4_1xb32-linear-coslr-200iter_digits-10shot-32px.py',
-    finetune='vit-tiny-p4_1xb64-ld-coslr-600iter_digits-32px.py',
-    generation='addp_vit-tiny-p4_8steps-cosine_digits-32px.py',
+    tokenizer='vqgan_maskgit-tiny-f4-c64_1xb16-cpu-coslr-500iter_digits-32px.py',
+    predictor='mage_vit-tiny-p4_1xb32-cpu-coslr-400iter_digits-32px.py',
+    addp='addp_vit-tiny-p4_1xb32-cpu-coslr-600iter_digits-32px.py',
+    mae='mae_vit-tiny-p4_1xb32-cpu-coslr-600iter_digits-32px.py',
+    linear='cls_vit-tiny-p4_1xb64-cpu-linear-coslr-400iter_digits-32px.py',
+    linear_10shot='cls_vit-tiny-p4_1xb32-cpu-linear-coslr-200iter_digits-10shot-32px.py',
+    finetune='cls_vit-tiny-p4_1xb64-cpu-coslr-600iter_digits-32px.py',
+    generation='addp_vit-tiny-p4_1xb32-8steps-cosine_digits-32px.py',
 )
 #: ``full``: the benchmark (the configs' own iteration counts); ``ci``: the pipeline test.
 SIZES = {

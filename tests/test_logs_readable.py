@@ -12,8 +12,8 @@ from mmengine.logging import MMLogger
 import addp_mm  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]
-TOY = str(ROOT / 'configs/addp/addp_vit-toy-p16_1xb8-cpu-50iter_imagefolder-64px.py')
-TOY_GEN = str(ROOT / 'configs/addp/generation/addp_vit-toy-p16_8steps-cosine_cpu-64px.py')
+TOY = str(ROOT / 'configs/addp/addp_vit-toy-p16_1xb8-cpu-coslr-50iter_imagefolder-64px.py')
+TOY_GEN = str(ROOT / 'configs/addp/generation/addp_vit-toy-p16_1xb4-cpu-8steps-cosine_imagefolder-64px.py')
 
 
 class _Records(logging.Handler):
@@ -79,7 +79,7 @@ def test_config_dump_shows_no_unused_checkpoint():
     cfg = train.merge_args(Config.fromfile(TOY), train.parse_args([TOY]))
     assert 'vqgan_jax_strongaug.ckpt' not in cfg.pretty_text
     assert 'mage-vitb-1600.pth' not in cfg.pretty_text
-    base = str(ROOT / 'configs/addp/addp_vit-base-p16_8xb512-amp-coslr-1600e_in1k.py')
+    base = str(ROOT / 'configs/addp/addp_vit-base-p16_8xb512-amp-coslr-1600e_in1k-256px.py')
     cfg = train.merge_args(Config.fromfile(base), train.parse_args(
         [base, '--cfg-options', 'model.target_generator.vqgan.checkpoint=mine.ckpt']))
     assert 'vqgan_jax_strongaug.ckpt' not in cfg.pretty_text and 'mine.ckpt' in cfg.pretty_text

@@ -14,8 +14,8 @@ from mmengine.config import Config
 from addp_mm.utils.runtime import check_cfg_options
 
 ROOT = Path(__file__).resolve().parents[1]
-TOY = str(ROOT / 'configs/addp/addp_vit-toy-p16_1xb8-cpu-50iter_imagefolder-64px.py')
-TOY_GEN = str(ROOT / 'configs/addp/generation/addp_vit-toy-p16_8steps-cosine_cpu-64px.py')
+TOY = str(ROOT / 'configs/addp/addp_vit-toy-p16_1xb8-cpu-coslr-50iter_imagefolder-64px.py')
+TOY_GEN = str(ROOT / 'configs/addp/generation/addp_vit-toy-p16_1xb4-cpu-8steps-cosine_imagefolder-64px.py')
 
 
 def _tool(name):
@@ -94,7 +94,7 @@ def test_imports_make_no_network_request(tmp_path):
     env['PYTHONPATH'] = str(ROOT)
     env['OMP_NUM_THREADS'] = '1'
     seg = str(ROOT / 'configs/addp/benchmarks/segmentation/'
-              'addp-vit-base_upernet_8xb2-amp-160k_ade20k-512x512.py')
+              'upernet_vit-base-p16_addp-1600e-pre_8xb2-amp-160000iter_ade20k-512px.py')
     proc = subprocess.run([sys.executable, '-c', _NO_NETWORK, seg, TOY_GEN], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]

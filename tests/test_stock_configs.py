@@ -302,7 +302,7 @@ def test_check_follows_load_from_for_an_mmagic_generator(tmp_path):
     all its tensors are frozen, so every one counts."""
     import addp_mm.generation  # noqa: F401
     cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'addp', 'generation',
-                                   'addp_vit-toy-p16_8steps-cosine_cpu-64px.py'))
+                                   'addp_vit-toy-p16_1xb4-cpu-8steps-cosine_imagefolder-64px.py'))
     sd = build_with_weights(cfg).state_dict()
     torch.manual_seed(1)
     good = tmp_path / 'gen.pth'

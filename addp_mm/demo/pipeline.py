@@ -17,10 +17,10 @@ from .stages import latest_scalars, run_stage
 CONFIG_DIR = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs',
                       'addp', 'from_scratch')
 CONFIGS = dict(
-    tokenizer='vqgan_tiny-f4-c256_1xb8-cpu-1000iter_imagefolder-32px.py',
-    predictor='mage_vit-tiny-p4_1xb32-cpu-300iter_imagefolder-32px.py',
-    addp='addp_vit-tiny-p4_1xb16-cpu-300iter_imagefolder-32px.py',
-    generation='addp_vit-tiny-p4_8steps-cosine_cpu-32px.py',
+    tokenizer='vqgan_maskgit-tiny-f4-c256_1xb8-cpu-coslr-1000iter_imagefolder-32px.py',
+    predictor='mage_vit-tiny-p4_1xb32-cpu-coslr-300iter_imagefolder-32px.py',
+    addp='addp_vit-tiny-p4_1xb16-cpu-coslr-300iter_imagefolder-32px.py',
+    generation='addp_vit-tiny-p4_1xb32-8steps-cosine_imagefolder-32px.py',
 )
 
 #: Run sizes. ``demo``: what ``make demo`` runs (minutes on 2 CPU cores); ``ci``: a few

@@ -3,7 +3,7 @@
 Example::
 
     from addp_mm.generation.api import build_generator, inpaint, load_image, load_mask
-    config = 'configs/addp/generation/addp_vit-base-p16_20steps-cosine_in1k-256px.py'
+    config = 'configs/addp/generation/addp_vit-base-p16_1xb32-20steps-cosine_in1k-256px.py'
     model = build_generator(config, 'checkpoints/addp-vit-base-16.pth', device='cuda')
     out = inpaint(model, load_image('cat.jpg', 256), pixel_mask=load_mask('hole.png', 256), seed=0)
     save_png(out['images'][0], 'cat_inpainted.png')

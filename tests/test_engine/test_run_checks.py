@@ -150,7 +150,7 @@ def test_train_tool_adds_the_checks_to_every_config():
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     config = osp.join(root, 'configs/addp/from_scratch/'
-                      'vqgan_tiny-f4-c256_1xb8-cpu-1000iter_imagefolder-32px.py')
+                      'vqgan_maskgit-tiny-f4-c256_1xb8-cpu-coslr-1000iter_imagefolder-32px.py')
     cfg = tool.merge_args(Config.fromfile(config), tool.parse_args([config]))
     hooks = [h for h in cfg.custom_hooks if h['type'] == 'CheckPretrainedKeysHook']
     assert hooks == [dict(type='CheckPretrainedKeysHook', require_pretrained=False)]

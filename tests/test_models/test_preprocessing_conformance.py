@@ -27,23 +27,23 @@ from PIL import Image
 from ..conftest import REPO_ROOT, assert_close_rel
 
 CONFIGS = osp.join(REPO_ROOT, 'configs', 'addp')
-PRETRAIN = [osp.join(CONFIGS, 'addp_vit-base-p16_8xb512-amp-coslr-1600e_in1k.py'),
-            osp.join(CONFIGS, 'addp_vit-large-p16_8xb512-amp-coslr-800e_in1k.py')]
+PRETRAIN = [osp.join(CONFIGS, 'addp_vit-base-p16_8xb512-amp-coslr-1600e_in1k-256px.py'),
+            osp.join(CONFIGS, 'addp_vit-large-p16_8xb512-amp-coslr-800e_in1k-256px.py')]
 BENCH = osp.join(CONFIGS, 'benchmarks')
 FINETUNE = [osp.join(BENCH, 'classification', name) for name in (
-    'vit-base-p16_addp-1600e-pre_8xb128-amp-coslr-100e_in1k-256px.py',
-    'vit-large-p16_addp-800e-pre_8xb128-amp-coslr-50e_in1k-256px.py',
-    'vit-base-p16_addp-1600e-pre_8xb2048-linear-coslr-90e_in1k-256px.py')]
+    'cls_vit-base-p16_addp-1600e-pre_8xb128-amp-coslr-100e_in1k-256px.py',
+    'cls_vit-large-p16_addp-800e-pre_8xb128-amp-coslr-50e_in1k-256px.py',
+    'cls_vit-base-p16_addp-1600e-pre_8xb2048-amp-linear-coslr-90e_in1k-256px.py')]
 SEG = [osp.join(BENCH, 'segmentation', name) for name in (
-    'addp-vit-base_upernet_8xb2-amp-160k_ade20k-512x512.py',
-    'addp-vit-large_upernet_8xb2-amp-160k_ade20k-512x512.py')]
+    'upernet_vit-base-p16_addp-1600e-pre_8xb2-amp-160000iter_ade20k-512px.py',
+    'upernet_vit-large-p16_addp-800e-pre_8xb2-amp-160000iter_ade20k-512px.py')]
 DET = [osp.join(BENCH, 'detection', name) for name in (
-    'mask-rcnn_vit-base-p16-addp-pre_simplefpn_lsj-100e_coco.py',
-    'mask-rcnn_vit-large-p16-addp-pre_simplefpn_lsj-100e_coco.py')]
+    'vitdet-mask-rcnn_vit-base-p16_addp-1600e-pre_8xb8-amp-lsj-184375iter_coco-1024px.py',
+    'vitdet-mask-rcnn_vit-large-p16_addp-800e-pre_8xb8-amp-lsj-184375iter_coco-1024px.py')]
 GEN = [osp.join(CONFIGS, 'generation', name) for name in (
-    'addp_vit-base-p16_20steps-cosine_in1k-256px.py',
-    'addp_vit-large-p16_20steps-cosine_in1k-256px.py',
-    'addp_vit-large-p16_256steps-linear_in1k-256px.py')]
+    'addp_vit-base-p16_1xb32-20steps-cosine_in1k-256px.py',
+    'addp_vit-large-p16_1xb32-20steps-cosine_in1k-256px.py',
+    'addp_vit-large-p16_1xb32-256steps-linear_in1k-256px.py')]
 
 
 @functools.lru_cache()

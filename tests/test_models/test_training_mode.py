@@ -15,11 +15,11 @@ from addp_mm.models.utils.transformer import Dropout
 from ..conftest import REPO_ROOT, write_smooth_images
 
 CONFIGS = osp.join(REPO_ROOT, 'configs', 'addp')
-IMAGENET = [osp.join(CONFIGS, 'addp_vit-base-p16_8xb512-amp-coslr-1600e_in1k.py'),
-            osp.join(CONFIGS, 'addp_vit-large-p16_8xb512-amp-coslr-800e_in1k.py'),
+IMAGENET = [osp.join(CONFIGS, 'addp_vit-base-p16_8xb512-amp-coslr-1600e_in1k-256px.py'),
+            osp.join(CONFIGS, 'addp_vit-large-p16_8xb512-amp-coslr-800e_in1k-256px.py'),
             osp.join(CONFIGS, 'from_scratch',
                      'addp_vit-base-p16_8xb512-amp-coslr-1600e_imagefolder-256px.py')]
-TOY = osp.join(CONFIGS, 'addp_vit-toy-p16_1xb8-cpu-50iter_imagefolder-64px.py')
+TOY = osp.join(CONFIGS, 'addp_vit-toy-p16_1xb8-cpu-coslr-50iter_imagefolder-64px.py')
 
 
 def toy_target_generator(predictor_dropout: bool):

@@ -13,7 +13,7 @@ _base_ = [
     '../../_base_/default_runtime.py',
 ]
 
-tokenizer_checkpoint = 'work_dirs/vqgan_f16-c1024_8xb32-200k_imagefolder-256px/iter_200000.pth'
+tokenizer_checkpoint = 'work_dirs/vqgan_maskgit-base-f16-c1024_8xb32-coslr-200000iter_imagefolder-256px/iter_200000.pth'
 model = dict(
     type='MAGE',
     backbone=dict(type='MAGEViT', **_base_.predictor),

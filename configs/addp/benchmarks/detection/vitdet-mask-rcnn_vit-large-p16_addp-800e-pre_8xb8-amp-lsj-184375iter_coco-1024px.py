@@ -5,7 +5,7 @@
 # (SPEC 5). See the ViT-B config for the differences from ViTDet. Convert the release first:
 #   python tools/model_converters/convert_addp.py addp-vit-large-16.pth \
 #       checkpoints/addp-vit-large-16_backbone.pth --backbone-only
-_base_ = './mask-rcnn_vit-base-p16-addp-pre_simplefpn_lsj-100e_coco.py'
+_base_ = './vitdet-mask-rcnn_vit-base-p16_addp-1600e-pre_8xb8-amp-lsj-184375iter_coco-1024px.py'
 
 model = dict(
     backbone=dict(

@@ -1,7 +1,7 @@
 # A toy ADDP for CPUs: 64x64 images (4x4 tokens), a 2-block encoder/decoder of width 64, a small
 # VQGAN (ch 32) and token predictor. For tests, debugging and the quick start; not a recipe.
 # Train it on any folder of images:
-#   python tools/train.py configs/addp/addp_vit-toy-p16_1xb8-cpu-50iter_imagefolder-64px.py \
+#   python tools/train.py configs/addp/addp_vit-toy-p16_1xb8-cpu-coslr-50iter_imagefolder-64px.py \
 #       --cfg-options train_dataloader.dataset.data_root=path/to/images
 # The frozen VQGAN / token predictor start from random weights unless their `checkpoint` fields
 # are set (e.g. to the checkpoints of configs/addp/from_scratch).

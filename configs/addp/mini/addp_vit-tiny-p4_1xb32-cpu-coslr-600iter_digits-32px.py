@@ -2,7 +2,7 @@
 # tokenizer's 8x8 grid; 2-block token decoder) on the digits train split, with the stage-1
 # tokenizer and the stage-2 token predictor frozen. benchmarks/mini_paper.py sets both
 # checkpoints. Same ViT, batch and iterations as the MAE baseline
-# (mae_vit-tiny-p4_1xb32-600iter_digits-32px.py): both see 19,200 images.
+# (mae_vit-tiny-p4_1xb32-cpu-coslr-600iter_digits-32px.py): both see 19,200 images.
 _base_ = [
     './_base_/models/addp_vit-tiny-p4-c64-32px.py',
     './_base_/digits_32px.py',

@@ -5,7 +5,7 @@
 #
 #   python tools/model_converters/convert_addp.py addp-vit-large-16.pth \
 #       checkpoints/addp-vit-large-16_backbone.pth --backbone-only
-_base_ = ['./vit-base-p16_addp-1600e-pre_8xb128-amp-coslr-100e_in1k-256px.py']
+_base_ = ['./cls_vit-base-p16_addp-1600e-pre_8xb128-amp-coslr-100e_in1k-256px.py']
 
 pretrained = 'checkpoints/addp-vit-large-16_backbone.pth'
 model = dict(

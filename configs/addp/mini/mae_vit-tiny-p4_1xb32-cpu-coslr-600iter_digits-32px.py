@@ -2,7 +2,7 @@
 # configured, not re-implemented) with the ViT of the ADDP run (width 128, 4 blocks, 4 heads, 4x4
 # patches at 32x32), a decoder of ADDP's token-decoder size (width 128, 2 blocks, 4 heads), mask
 # ratio 0.75, normalised-pixel loss. Same data, pipeline, optimizer, schedule, batch and
-# iterations as addp_vit-tiny-p4_1xb32-600iter_digits-32px.py (19,200 images seen).
+# iterations as addp_vit-tiny-p4_1xb32-cpu-coslr-600iter_digits-32px.py (19,200 images seen).
 _base_ = [
     './_base_/digits_32px.py',
     './_base_/runtime_cpu.py',

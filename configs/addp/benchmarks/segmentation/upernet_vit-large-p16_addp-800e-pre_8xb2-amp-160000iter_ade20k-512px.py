@@ -5,7 +5,7 @@
 # the recipe. Convert the release first:
 #   python tools/model_converters/convert_addp.py addp-vit-large-16.pth \
 #       checkpoints/addp-vit-large-16_backbone.pth --backbone-only
-_base_ = './addp-vit-base_upernet_8xb2-amp-160k_ade20k-512x512.py'
+_base_ = './upernet_vit-base-p16_addp-1600e-pre_8xb2-amp-160000iter_ade20k-512px.py'
 
 model = dict(
     backbone=dict(

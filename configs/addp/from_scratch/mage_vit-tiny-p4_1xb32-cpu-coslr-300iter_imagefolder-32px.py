@@ -1,6 +1,6 @@
 # Stage 2 at toy size (CPU): train a tiny MAGE token predictor on the tokens of the stage-1
 # tokenizer (frozen, loaded from its checkpoint).
-#   python tools/train.py configs/addp/from_scratch/mage_vit-tiny-p4_1xb32-cpu-300iter_imagefolder-32px.py \
+#   python tools/train.py configs/addp/from_scratch/mage_vit-tiny-p4_1xb32-cpu-coslr-300iter_imagefolder-32px.py \
 #       --cfg-options train_dataloader.dataset.data_root=path/to/images \
 #                     model.target_generator.checkpoint=<stage-1 checkpoint>
 # Output: work_dirs/<this config>/iter_300.pth, the `checkpoint` of the frozen predictor in stage 3.
@@ -13,7 +13,7 @@ _base_ = [
 
 max_iters = 300
 tokenizer_checkpoint = \
-    'work_dirs/vqgan_tiny-f4-c256_1xb8-cpu-1000iter_imagefolder-32px/iter_1000.pth'
+    'work_dirs/vqgan_maskgit-tiny-f4-c256_1xb8-cpu-coslr-1000iter_imagefolder-32px/iter_1000.pth'
 model = dict(
     type='MAGE',
     backbone=dict(type='MAGEViT', **_base_.predictor),
