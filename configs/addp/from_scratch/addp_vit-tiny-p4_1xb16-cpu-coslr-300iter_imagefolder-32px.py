@@ -1,10 +1,11 @@
 # Stage 3 at toy size (CPU): ADDP pre-training from the stage-1 tokenizer and the stage-2 token
 # predictor (both frozen, loaded from their checkpoints).
-#   python tools/train.py configs/addp/from_scratch/addp_vit-tiny-p4_1xb16-cpu-coslr-300iter_imagefolder-32px.py \
+#   python tools/train.py THIS_CONFIG \
 #       --cfg-options train_dataloader.dataset.data_root=path/to/images \
 #                     model.target_generator.vqgan.checkpoint=<stage-1 checkpoint> \
 #                     model.target_generator.predictor.checkpoint=<stage-2 checkpoint>
-# Generate from the result with addp_vit-tiny-p4_1xb32-8steps-cosine_imagefolder-32px.py (tools/generate.py).
+# Generate from the result with addp_vit-tiny-p4_1xb32-8steps-cosine_imagefolder-32px.py
+# (tools/generate.py).
 _base_ = [
     './_base_/models/addp_vit-tiny-p4-32px.py',
     './_base_/datasets/imagefolder_32px.py',
@@ -14,7 +15,8 @@ _base_ = [
 max_iters = 300
 tokenizer_checkpoint = \
     'work_dirs/vqgan_maskgit-tiny-f4-c256_1xb8-cpu-coslr-1000iter_imagefolder-32px/iter_1000.pth'
-predictor_checkpoint = 'work_dirs/mage_vit-tiny-p4_1xb32-cpu-coslr-300iter_imagefolder-32px/iter_300.pth'
+predictor_checkpoint = \
+    'work_dirs/mage_vit-tiny-p4_1xb32-cpu-coslr-300iter_imagefolder-32px/iter_300.pth'
 model = dict(
     target_generator=dict(
         vqgan=dict(checkpoint=tokenizer_checkpoint),

@@ -1,7 +1,7 @@
 # Generation with the tiny from-scratch ADDP (32x32 images, 8x8 tokens): 8 steps, cosine schedule,
 # choice temperature 6.0 (dynamic), categorical sampling. Its sizes are those of
 # addp_vit-tiny-p4_1xb16-cpu-coslr-300iter_imagefolder-32px.py, whose checkpoints load here:
-#   python tools/generate.py configs/addp/from_scratch/addp_vit-tiny-p4_1xb32-8steps-cosine_imagefolder-32px.py \
+#   python tools/generate.py THIS_CONFIG \
 #       work_dirs/addp_vit-tiny-p4_1xb16-cpu-coslr-300iter_imagefolder-32px/iter_300.pth \
 #       --out work_dirs/samples --num 16 --grid work_dirs/samples/grid.png
 _base_ = [

@@ -2,7 +2,7 @@
 # truncated to [0.5, 1], half of the sequence dropped from the encoder, label smoothing 0.1; AdamW
 # (0.9, 0.95), wd 0.05, lr 1.5e-4 x batch / 256, 40 warm-up epochs + cosine, 1600 epochs, clip 3.0)
 # on the tokens of the stage-1 tokenizer (frozen, loaded from its checkpoint).
-#   tools/dist_train.sh configs/addp/from_scratch/mage_vit-base-p16_8xb512-amp-coslr-1600e_imagefolder-256px.py 8 \
+#   tools/dist_train.sh THIS_CONFIG 8 \
 #       --cfg-options train_dataloader.dataset.data_root=path/to/images \
 #                     model.target_generator.checkpoint=<stage-1 checkpoint>
 # Output: work_dirs/<this config>/epoch_1600.pth, the predictor `checkpoint` of stage 3.
@@ -13,7 +13,9 @@ _base_ = [
     '../../_base_/default_runtime.py',
 ]
 
-tokenizer_checkpoint = 'work_dirs/vqgan_maskgit-base-f16-c1024_8xb32-coslr-200000iter_imagefolder-256px/iter_200000.pth'
+tokenizer_checkpoint = (
+    'work_dirs/vqgan_maskgit-base-f16-c1024_8xb32-coslr-200000iter_imagefolder-256px'
+    '/iter_200000.pth')
 model = dict(
     type='MAGE',
     backbone=dict(type='MAGEViT', **_base_.predictor),

@@ -1,6 +1,6 @@
 # Stage 2 at toy size (CPU): train a tiny MAGE token predictor on the tokens of the stage-1
 # tokenizer (frozen, loaded from its checkpoint).
-#   python tools/train.py configs/addp/from_scratch/mage_vit-tiny-p4_1xb32-cpu-coslr-300iter_imagefolder-32px.py \
+#   python tools/train.py THIS_CONFIG \
 #       --cfg-options train_dataloader.dataset.data_root=path/to/images \
 #                     model.target_generator.checkpoint=<stage-1 checkpoint>
 # Output: work_dirs/<this config>/iter_300.pth, the `checkpoint` of the frozen predictor in stage 3.

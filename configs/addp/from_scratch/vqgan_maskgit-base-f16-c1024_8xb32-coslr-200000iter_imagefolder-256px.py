@@ -2,7 +2,7 @@
 # the released model's architecture) from scratch on any image folder, with L1 reconstruction,
 # codebook and commitment losses (beta 0.25), codebook-usage monitoring and dead-code restarts.
 # Perceptual and adversarial losses need local weights: see the -lpips-gan variant.
-#   tools/dist_train.sh configs/addp/from_scratch/vqgan_maskgit-base-f16-c1024_8xb32-coslr-200000iter_imagefolder-256px.py 8 \
+#   tools/dist_train.sh THIS_CONFIG 8 \
 #       --cfg-options train_dataloader.dataset.data_root=path/to/images
 # Output: work_dirs/<this config>/iter_200000.pth, the tokenizer `checkpoint` of stages 2 and 3.
 # Recipe: ours (MaskGIT's tokenizer training code is not public); Adam (0.5, 0.9) as

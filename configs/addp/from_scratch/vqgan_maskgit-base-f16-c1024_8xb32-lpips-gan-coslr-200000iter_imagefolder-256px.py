@@ -1,7 +1,7 @@
 # Stage 1 at full size with the VQGAN losses of taming-transformers: + LPIPS perceptual loss (VGG-16
 # and LPIPS weights from LOCAL files; nothing is downloaded) + a PatchGAN discriminator trained from
 # scratch with hinge losses from iteration 20k (two optimizers).
-#   tools/dist_train.sh configs/addp/from_scratch/vqgan_maskgit-base-f16-c1024_8xb32-lpips-gan-coslr-200000iter_imagefolder-256px.py 8 \
+#   tools/dist_train.sh THIS_CONFIG 8 \
 #       --cfg-options train_dataloader.dataset.data_root=path/to/images \
 #                     model.perceptual_loss.vgg_checkpoint=checkpoints/vgg16-397923af.pth \
 #                     model.perceptual_loss.lpips_checkpoint=checkpoints/lpips_vgg_v0.1.pth

@@ -1,8 +1,9 @@
 # Stage 1 at toy size (CPU): train a tiny VQGAN tokenizer (32x32 -> 8x8 tokens, 256 codes) on any
 # image folder. This is what `tools/demo.py` runs; it is for trying the pipeline, not a recipe.
-#   python tools/train.py configs/addp/from_scratch/vqgan_maskgit-tiny-f4-c256_1xb8-cpu-coslr-1000iter_imagefolder-32px.py \
+#   python tools/train.py THIS_CONFIG \
 #       --cfg-options train_dataloader.dataset.data_root=path/to/images
-# Output: work_dirs/<this config>/iter_1000.pth, the `checkpoint` of the frozen tokenizer in stage 2.
+# Output: work_dirs/<this config>/iter_1000.pth, the `checkpoint` of the frozen tokenizer in
+# stage 2.
 _base_ = [
     './_base_/models/vqgan_tiny-f4-c256-32px.py',
     './_base_/datasets/imagefolder_32px.py',

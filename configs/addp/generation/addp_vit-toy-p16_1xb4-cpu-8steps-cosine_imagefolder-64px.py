@@ -1,7 +1,8 @@
 # A toy ADDP generator for CPUs: 64x64 images (4x4 tokens), a 2-block encoder/decoder of width 64,
 # a small VQGAN (ch 32). Its sizes are those of the toy pre-training config
-# (configs/addp/addp_vit-toy-p16_1xb8-cpu-coslr-50iter_imagefolder-64px.py), so that config's checkpoints
-# load here; `tools/generate.py THIS_CONFIG random ...` samples from random weights (smoke tests).
+# (configs/addp/addp_vit-toy-p16_1xb8-cpu-coslr-50iter_imagefolder-64px.py), so that config's
+# checkpoints load here; `tools/generate.py THIS_CONFIG random ...` samples from random weights
+# (smoke tests).
 # The images are noise-like unless the weights are trained; for tests, debugging and the docs.
 _base_ = ['./_base_/gen_runtime_in1k-256px.py']
 

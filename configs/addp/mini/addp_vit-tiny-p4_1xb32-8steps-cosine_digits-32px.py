@@ -1,6 +1,7 @@
-# Mini paper, generation: the tiny ADDP of addp_vit-tiny-p4_1xb32-cpu-coslr-600iter_digits-32px.py in
-# 8 denoising steps (cosine schedule, choice temperature 6.0 annealed, categorical sampling) on
-# its 8x8 grid of 64 codes. Its pre-training checkpoint loads directly (the VQGAN is inside it).
+# Mini paper, generation: the tiny ADDP of
+# addp_vit-tiny-p4_1xb32-cpu-coslr-600iter_digits-32px.py in 8 denoising steps (cosine schedule,
+# choice temperature 6.0 annealed, categorical sampling) on its 8x8 grid of 64 codes. Its
+# pre-training checkpoint loads directly (the VQGAN is inside it).
 _base_ = [
     './_base_/models/addp_vit-tiny-p4-c64-32px.py',
     '../generation/_base_/gen_runtime_in1k-256px.py',

@@ -1,6 +1,7 @@
 # Mini paper, linear probe with 10 labels per class (meta/train_10shot.txt, 100 images drawn by
 # benchmarks/mini_paper.py with the run's seed): the recipe of
-# cls_vit-tiny-p4_1xb64-cpu-linear-coslr-400iter_digits-32px.py at batch 32 for 200 iterations (64 epochs).
+# cls_vit-tiny-p4_1xb64-cpu-linear-coslr-400iter_digits-32px.py at batch 32 for 200 iterations
+# (64 epochs).
 _base_ = ['./cls_vit-tiny-p4_1xb64-cpu-linear-coslr-400iter_digits-32px.py']
 
 max_iters = 200
