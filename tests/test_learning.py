@@ -24,8 +24,11 @@ from .conftest import REPO_ROOT
 BENCH = osp.join(REPO_ROOT, 'configs', 'addp', 'benchmarks')
 CLS_CFG = osp.join(BENCH, 'classification',
                    'cls_vit-base-p16_addp-1600e-pre_8xb128-amp-coslr-100e_in1k-256px.py')
-SEG_CFG = osp.join(BENCH, 'segmentation', 'upernet_vit-base-p16_addp-1600e-pre_8xb2-amp-160000iter_ade20k-512px.py')
-DET_CFG = osp.join(BENCH, 'detection', 'vitdet-mask-rcnn_vit-base-p16_addp-1600e-pre_8xb8-amp-lsj-184375iter_coco-1024px.py')
+SEG_CFG = osp.join(BENCH, 'segmentation',
+                   'upernet_vit-base-p16_addp-1600e-pre_8xb2-amp-160000iter_ade20k-512px.py')
+DET_CFG = osp.join(
+    BENCH, 'detection',
+    'vitdet-mask-rcnn_vit-base-p16_addp-1600e-pre_8xb8-amp-lsj-184375iter_coco-1024px.py')
 TINY = dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)
 
 

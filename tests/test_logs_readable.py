@@ -13,7 +13,8 @@ import addp_mm  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]
 TOY = str(ROOT / 'configs/addp/addp_vit-toy-p16_1xb8-cpu-coslr-50iter_imagefolder-64px.py')
-TOY_GEN = str(ROOT / 'configs/addp/generation/addp_vit-toy-p16_1xb4-cpu-8steps-cosine_imagefolder-64px.py')
+TOY_GEN = str(ROOT / 'configs/addp/generation'
+              / 'addp_vit-toy-p16_1xb4-cpu-8steps-cosine_imagefolder-64px.py')
 
 
 class _Records(logging.Handler):

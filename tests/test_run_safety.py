@@ -15,7 +15,8 @@ from addp_mm.utils.runtime import check_cfg_options
 
 ROOT = Path(__file__).resolve().parents[1]
 TOY = str(ROOT / 'configs/addp/addp_vit-toy-p16_1xb8-cpu-coslr-50iter_imagefolder-64px.py')
-TOY_GEN = str(ROOT / 'configs/addp/generation/addp_vit-toy-p16_1xb4-cpu-8steps-cosine_imagefolder-64px.py')
+TOY_GEN = str(ROOT / 'configs/addp/generation'
+              / 'addp_vit-toy-p16_1xb4-cpu-8steps-cosine_imagefolder-64px.py')
 
 
 def _tool(name):

@@ -239,11 +239,14 @@ FAMILY_CONFIGS = [
     ('configs/addp/addp_vit-base-p16_8xb512-amp-coslr-1600e_in1k-256px.py', 'mmpretrain', True),
     ('configs/addp/benchmarks/classification/'
      'cls_vit-base-p16_addp-1600e-pre_8xb128-amp-coslr-100e_in1k-256px.py', 'mmpretrain', True),
-    ('configs/addp/benchmarks/detection/vitdet-mask-rcnn_vit-base-p16_addp-1600e-pre_8xb8-amp-lsj-184375iter_coco-1024px.py',
+    ('configs/addp/benchmarks/detection/'
+     'vitdet-mask-rcnn_vit-base-p16_addp-1600e-pre_8xb8-amp-lsj-184375iter_coco-1024px.py',
      'mmdet', True),
-    ('configs/addp/benchmarks/segmentation/upernet_vit-base-p16_addp-1600e-pre_8xb2-amp-160000iter_ade20k-512px.py',
+    ('configs/addp/benchmarks/segmentation/'
+     'upernet_vit-base-p16_addp-1600e-pre_8xb2-amp-160000iter_ade20k-512px.py',
      'mmseg', True),
-    ('configs/addp/generation/addp_vit-toy-p16_1xb4-cpu-8steps-cosine_imagefolder-64px.py', 'mmagic', False),
+    ('configs/addp/generation/addp_vit-toy-p16_1xb4-cpu-8steps-cosine_imagefolder-64px.py',
+     'mmagic', False),
 ]
 
 

@@ -10,8 +10,10 @@ from PIL import Image
 from ..conftest import REPO_ROOT
 
 CONFIG_DIR = osp.join(REPO_ROOT, 'configs', 'addp', 'benchmarks', 'classification')
-FINETUNE_B = osp.join(CONFIG_DIR, 'cls_vit-base-p16_addp-1600e-pre_8xb128-amp-coslr-100e_in1k-256px.py')
-FINETUNE_L = osp.join(CONFIG_DIR, 'cls_vit-large-p16_addp-800e-pre_8xb128-amp-coslr-50e_in1k-256px.py')
+FINETUNE_B = osp.join(CONFIG_DIR,
+                      'cls_vit-base-p16_addp-1600e-pre_8xb128-amp-coslr-100e_in1k-256px.py')
+FINETUNE_L = osp.join(CONFIG_DIR,
+                      'cls_vit-large-p16_addp-800e-pre_8xb128-amp-coslr-50e_in1k-256px.py')
 LINEAR_B = osp.join(CONFIG_DIR,
                     'cls_vit-base-p16_addp-1600e-pre_8xb2048-amp-linear-coslr-90e_in1k-256px.py')
 ALL_CONFIGS = (FINETUNE_B, FINETUNE_L, LINEAR_B)

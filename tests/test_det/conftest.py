@@ -15,8 +15,12 @@ from ..conftest import REPO_ROOT
 from ..test_classification.conftest import run_converter
 
 CONFIG_DIR = osp.join(REPO_ROOT, 'configs', 'addp', 'benchmarks', 'detection')
-DET_B = osp.join(CONFIG_DIR, 'vitdet-mask-rcnn_vit-base-p16_addp-1600e-pre_8xb8-amp-lsj-184375iter_coco-1024px.py')
-DET_L = osp.join(CONFIG_DIR, 'vitdet-mask-rcnn_vit-large-p16_addp-800e-pre_8xb8-amp-lsj-184375iter_coco-1024px.py')
+DET_B = osp.join(
+    CONFIG_DIR,
+    'vitdet-mask-rcnn_vit-base-p16_addp-1600e-pre_8xb8-amp-lsj-184375iter_coco-1024px.py')
+DET_L = osp.join(
+    CONFIG_DIR,
+    'vitdet-mask-rcnn_vit-large-p16_addp-800e-pre_8xb8-amp-lsj-184375iter_coco-1024px.py')
 CLASSES = ('box', 'disk')
 
 

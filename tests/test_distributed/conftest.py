@@ -11,7 +11,8 @@ import pytest
 from ..conftest import write_smooth_images
 
 ROOT = Path(__file__).resolve().parents[2]
-TOY_CONFIG = ROOT / 'configs' / 'addp' / 'addp_vit-toy-p16_1xb8-cpu-coslr-50iter_imagefolder-64px.py'
+TOY_CONFIG = (ROOT / 'configs' / 'addp'
+              / 'addp_vit-toy-p16_1xb8-cpu-coslr-50iter_imagefolder-64px.py')
 
 
 def subprocess_env() -> Dict[str, str]:

@@ -4,7 +4,8 @@ from pathlib import Path
 import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-TOY_CONFIG = str(REPO_ROOT / 'configs/addp/generation/addp_vit-toy-p16_1xb4-cpu-8steps-cosine_imagefolder-64px.py')
+TOY_CONFIG = str(REPO_ROOT / 'configs/addp/generation'
+                 / 'addp_vit-toy-p16_1xb4-cpu-8steps-cosine_imagefolder-64px.py')
 TOY_PRETRAIN_CONFIG = str(REPO_ROOT /
                           'configs/addp/addp_vit-toy-p16_1xb8-cpu-coslr-50iter_imagefolder-64px.py')
 

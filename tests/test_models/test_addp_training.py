@@ -13,7 +13,8 @@ import addp_mm  # noqa: F401
 from ..conftest import write_smooth_images
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TOY_CFG = osp.join(REPO, 'configs', 'addp', 'addp_vit-toy-p16_1xb8-cpu-coslr-50iter_imagefolder-64px.py')
+TOY_CFG = osp.join(REPO, 'configs', 'addp',
+                   'addp_vit-toy-p16_1xb8-cpu-coslr-50iter_imagefolder-64px.py')
 
 
 @pytest.fixture(scope='module')

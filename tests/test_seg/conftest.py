@@ -10,8 +10,10 @@ from ..conftest import REPO_ROOT
 from ..test_det.conftest import converted_fixture  # noqa: F401  (the same session fixture)
 
 CONFIG_DIR = osp.join(REPO_ROOT, 'configs', 'addp', 'benchmarks', 'segmentation')
-SEG_B = osp.join(CONFIG_DIR, 'upernet_vit-base-p16_addp-1600e-pre_8xb2-amp-160000iter_ade20k-512px.py')
-SEG_L = osp.join(CONFIG_DIR, 'upernet_vit-large-p16_addp-800e-pre_8xb2-amp-160000iter_ade20k-512px.py')
+SEG_B = osp.join(CONFIG_DIR,
+                 'upernet_vit-base-p16_addp-1600e-pre_8xb2-amp-160000iter_ade20k-512px.py')
+SEG_L = osp.join(CONFIG_DIR,
+                 'upernet_vit-large-p16_addp-800e-pre_8xb2-amp-160000iter_ade20k-512px.py')
 
 
 @pytest.fixture(autouse=True)

@@ -25,7 +25,8 @@ Examples::
     # backbone for mmpretrain's VisionTransformer, checked against the config that will use it
     python tools/model_converters/convert_addp.py addp-vit-base-16.pth \
         checkpoints/addp_vit-base-p16_backbone.pth --to mmpretrain \
-        --check configs/addp/benchmarks/classification/cls_vit-base-p16_addp-1600e-pre_8xb128-amp-coslr-100e_in1k-256px.py
+        --check configs/addp/benchmarks/classification/\
+        cls_vit-base-p16_addp-1600e-pre_8xb128-amp-coslr-100e_in1k-256px.py
 
     # check an existing file against a config (no conversion)
     python tools/model_converters/convert_addp.py checkpoints/x.pth --check CONFIG
