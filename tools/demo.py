@@ -4,7 +4,7 @@
 #
 # Writes random crops of the photos (48x48; training takes random 32x32 crops of them) as an image
 # folder, then trains with the mmengine Runner
-#   1. a VQGAN tokenizer          (configs/addp/from_scratch/vqgan_tiny-*.py)
+#   1. a VQGAN tokenizer          (configs/addp/from_scratch/vqgan_maskgit-tiny-*.py)
 #   2. a MAGE token predictor     (mage_vit-tiny-*.py; frozen tokenizer = checkpoint of 1)
 #   3. ADDP                       (addp_vit-tiny-*.py; frozen tokenizer/predictor = 1 and 2)
 # and draws PNG figures in WORK_DIR/figures: loss curves, tokenizer reconstructions, ADDP's x_t and
