@@ -1,5 +1,5 @@
 # ADDP ViT-B/16 pre-training, 1600 epochs, global batch 4096 (8 GPUs x 512), the official recipe
-# (paper, SPEC 3.2; MAGE ViT-B token predictor).
+# (paper, docs/method.md §3.8; MAGE ViT-B token predictor).
 _base_ = [
     './_base_/models/addp_vit-base-p16.py',
     './_base_/datasets/imagenet_bs512_addp.py',

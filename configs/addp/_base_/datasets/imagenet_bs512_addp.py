@@ -1,5 +1,5 @@
-# ImageNet-1k train for ADDP pre-training (SPEC 3.2): RandomResizedCrop 256 (scale 0.2-1, bicubic),
-# horizontal flip, images scaled to [0, 1] RGB (the model normalizes internally).
+# ImageNet-1k train for ADDP pre-training (docs/method.md §3.8): RandomResizedCrop 256 (scale 0.2-1,
+# bicubic), horizontal flip, images scaled to [0, 1] RGB (the model normalizes internally).
 dataset_type = 'ImageNet'
 data_root = 'data/imagenet/'
 data_preprocessor = dict(

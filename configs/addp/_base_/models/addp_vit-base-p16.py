@@ -1,4 +1,5 @@
-# ADDP ViT-B/16 with the frozen MaskGIT VQGAN and the MAGE ViT-B token predictor (SPEC 2, 3).
+# ADDP ViT-B/16 with the frozen MaskGIT VQGAN and the MAGE ViT-B token predictor
+# (docs/method.md §2, §3).
 # Frozen weights are read from local files (nothing is downloaded); set the paths with
 #   --cfg-options model.target_generator.vqgan.checkpoint=... \
 #                 model.target_generator.predictor.checkpoint=...

@@ -1,4 +1,5 @@
-# ADDP ViT-L/16 with the frozen MaskGIT VQGAN and the MAGE ViT-L token predictor (SPEC 2, 3).
+# ADDP ViT-L/16 with the frozen MaskGIT VQGAN and the MAGE ViT-L token predictor
+# (docs/method.md §2, §3).
 _base_ = './addp_vit-base-p16.py'
 
 predictor_checkpoint = 'checkpoints/mage-vitl-1600.pth'

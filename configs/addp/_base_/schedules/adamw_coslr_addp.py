@@ -1,5 +1,5 @@
-# ADDP pre-training schedule (SPEC 3.2): AdamW (0.9, 0.95), wd 0.05 except biases and 1-D
-# parameters, lr 1e-4 x batch / 256, linear warm-up then half-cycle cosine to 0, clip 3.0,
+# ADDP pre-training schedule (docs/method.md §3.8): AdamW (0.9, 0.95), wd 0.05 except biases and
+# 1-D parameters, lr 1e-4 x batch / 256, linear warm-up then half-cycle cosine to 0, clip 3.0,
 # fp16 AMP with dynamic loss scaling (growth interval 500).
 base_batch_size = 4096
 warmup_epochs = 40

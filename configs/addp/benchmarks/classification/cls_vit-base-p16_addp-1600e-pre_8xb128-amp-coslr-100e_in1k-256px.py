@@ -1,10 +1,10 @@
 # Fine-tune the ADDP ViT-B/16 encoder (1600-epoch pre-training) on ImageNet-1k at 256x256.
 # Recipe: the official ADDP release, configs/release/base/finetune_addp_base_100ep.sh with the
-# defaults of main_finetune.py (github.com/ChangyaoTian/ADDP @7c2c034), SPEC 5: global batch
-# 1024, AdamW (0.9, 0.999), lr = blr 1e-3 x 1024 / 256, weight decay 0.05, layer decay 0.65, drop
-# path 0.1, 20 warm-up epochs then cosine to min_lr 1e-6, RandAugment rand-m9-mstd0.5-inc1, random
-# erasing 0.25 (pixel mode), mixup 0.8 / cutmix 1.0 (switch prob 0.5), label smoothing 0.1, AMP.
-# Paper: 83.9 top-1.
+# defaults of main_finetune.py (github.com/ChangyaoTian/ADDP @7c2c034), docs/method.md §6: global
+# batch 1024, AdamW (0.9, 0.999), lr = blr 1e-3 x 1024 / 256, weight decay 0.05, layer decay 0.65,
+# drop path 0.1, 20 warm-up epochs then cosine to min_lr 1e-6, RandAugment rand-m9-mstd0.5-inc1,
+# random erasing 0.25 (pixel mode), mixup 0.8 / cutmix 1.0 (switch prob 0.5), label smoothing 0.1,
+# AMP. Paper: 83.9 top-1.
 # The features are the mean of the 256 patch tokens after the last block (no final norm, no
 # pre-training tokenizer_norm) -> a new LayerNorm (fc_norm; mmpretrain's `ln2`) -> linear head.
 #

@@ -1,6 +1,6 @@
 # Fine-tune the ADDP ViT-L/16 encoder (800-epoch pre-training) on ImageNet-1k at 256x256.
 # Recipe: the official ADDP release, configs/release/large/finetune_addp_large_50ep.sh
-# (github.com/ChangyaoTian/ADDP @7c2c034), SPEC 5: as ViT-B except 50 epochs, blr 2.5e-4
+# (github.com/ChangyaoTian/ADDP @7c2c034), docs/method.md §6: as ViT-B except 50 epochs, blr 2.5e-4
 # (lr 1e-3 at batch 1024), layer decay 0.8, drop path 0.2, 5 warm-up epochs. Paper: 85.9 top-1.
 #
 #   python tools/model_converters/convert_addp.py addp-vit-large-16.pth \

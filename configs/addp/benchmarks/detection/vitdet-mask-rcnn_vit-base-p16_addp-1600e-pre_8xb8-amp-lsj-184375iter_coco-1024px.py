@@ -2,8 +2,8 @@
 # Recipe: ViTDet (Li et al., ECCV 2022), as in mmdet's
 # projects/ViTDet/configs/vitdet_mask-rcnn_vit-b-mae_lsj-100e.py and detectron2's
 # projects/ViTDet/configs/COCO/mask_rcnn_vitdet_b_100ep.py. The ADDP paper reports
-# 51.7 AP^box for ViT-B but does not release its detection recipe (SPEC 5); this is the recipe its
-# numbers are comparable with. Differences from ViTDet, all forced by the ADDP backbone:
+# 51.7 AP^box for ViT-B but does not release its detection recipe (docs/method.md §6); this is the
+# recipe its numbers are comparable with. Differences from ViTDet, all forced by the ADDP backbone:
 #   - window 16 instead of 14: ViTDet's window is the pre-training grid (224 / 16 = 14); ADDP
 #     pre-trains at 256 px, a 16 x 16 grid. 1024 / 16 = 64 tokens = 4 x 4 windows, no padding.
 #   - absolute position embedding interpolated from the 16 x 16 pre-training grid (ViTDet: 14 x 14);

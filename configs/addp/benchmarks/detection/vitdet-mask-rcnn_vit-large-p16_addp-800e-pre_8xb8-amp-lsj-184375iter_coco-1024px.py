@@ -2,7 +2,8 @@
 # Recipe: ViTDet ViT-L (detectron2 projects/ViTDet/configs/COCO/mask_rcnn_vitdet_l_100ep.py): the
 # ViT-B recipe with 24 blocks, global attention in blocks 5, 11, 17, 23, drop path 0.4 and layer
 # decay 0.8. The ADDP paper reports 51.7 (B) / 54.6 (L) AP^box but does not release the recipe
-# (SPEC 5). See the ViT-B config for the differences from ViTDet. Convert the release first:
+# (docs/method.md §6). See the ViT-B config for the differences from ViTDet. Convert the release
+# first:
 #   python tools/model_converters/convert_addp.py addp-vit-large-16.pth \
 #       checkpoints/addp-vit-large-16_backbone.pth --backbone-only
 _base_ = './vitdet-mask-rcnn_vit-base-p16_addp-1600e-pre_8xb8-amp-lsj-184375iter_coco-1024px.py'

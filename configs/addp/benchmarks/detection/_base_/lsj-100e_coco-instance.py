@@ -2,8 +2,8 @@
 # Recipe: ViTDet (Li et al., ECCV 2022), as in mmdet's
 # projects/ViTDet/configs/lsj-100e_coco-instance.py and detectron2's
 # projects/ViTDet/configs/COCO/mask_rcnn_vitdet_b_100ep.py. ADDP's own detection recipe is not
-# released (SPEC 5). Per-GPU batch: 8 GPUs x 8 images (ViTDet: 16 x 4); the total batch (64), and
-# so the schedule, is the same.
+# released (docs/method.md §6). Per-GPU batch: 8 GPUs x 8 images (ViTDet: 16 x 4); the total batch
+# (64), and so the schedule, is the same.
 _base_ = 'mmdet::_base_/default_runtime.py'
 
 dataset_type = 'CocoDataset'
