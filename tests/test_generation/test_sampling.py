@@ -47,7 +47,8 @@ def test_argmax_draw():
 
 
 def test_schedule_counts():
-    # SPEC 4: n = clip(ceil(256 ratio), 1, 256); cosine 8 steps from the fixture: 252, 237, ...
+    # docs/method.md §4.2: n = clip(ceil(256 ratio), 1, 256); cosine 8 steps from the fixture:
+    # 252, 237, ...
     cos = [num_undecided_after(s, 8, 256, 'cosine') for s in range(8)]
     assert cos == [math.ceil(256 * math.cos(math.pi / 2 * (s + 1) / 8)) or 1 for s in range(8)]
     assert cos[:2] == [252, 237] and cos[-1] == 1

@@ -12,7 +12,7 @@ from ..utils.transformer import TransformerBlock
 
 @MODELS.register_module()
 class ADDPTokenDecoder(BaseModule):
-    """The ADDP decoder neck (SPEC 3, "Token decoder").
+    """The ADDP decoder neck (docs/method.md §3.6).
 
     Encoder features are projected (``decoder_embed``); position 0 and every masked position are
     replaced by ``mask_token``; the token embeddings of the *reliable* (unmasked) z_0 ids are

@@ -1,4 +1,4 @@
-"""Mask-ratio schedules of ADDP training (SPEC 3.1) and generation (SPEC 4)."""
+"""Mask-ratio schedules of ADDP training and generation (docs/method.md §3.2, §3.3, §4.2)."""
 import math
 from typing import Tuple
 
