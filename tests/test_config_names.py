@@ -1,6 +1,6 @@
 """Every config name follows the one grammar of configs/addp/README.md ("Config names", issue 15).
 
-``{algorithm}_{backbone}[_{pretrain}-pre]_{N}xb{B}[-{trick}...]-{schedule}_{dataset}[-{k}shot]-{res}px``
+{algorithm}_{backbone}[_{pretrain}-pre]_{N}xb{B}[-{trick}...]-{schedule}_{dataset}[-{k}shot]-{res}px
 
 Three checks: each name parses (closed vocabularies, tricks in their documented order, the
 pre-training segment only where a downstream config loads a pre-trained backbone); each name says
