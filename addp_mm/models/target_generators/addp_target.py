@@ -9,7 +9,7 @@ from mmpretrain.registry import MODELS
 
 @MODELS.register_module()
 class ADDPTargetGenerator(BaseModule):
-    """Builds the inputs and targets of one ADDP training step (SPEC 3.1 steps 1, 5 and 6).
+    """Builds the inputs and targets of one ADDP training step (docs/method.md §3.1, §3.4).
 
     Both sub-models are frozen and run without gradients. The two token-predictor queries
     (mask_next for the unreliable tokens, mask_t for the target) run as one batched pass.
@@ -63,11 +63,10 @@ class ADDPTargetGenerator(BaseModule):
             given (z_0, mask_t).
         """
         out = self.tokenize(images)
-        ids, z0 = out['ids'], out['z0']
-        B, C, h, w = z0.shape
+        ids = out['ids']
+        B = ids.shape[0]
         probs = self.predictor.predict(torch.cat([ids, ids]), torch.cat([mask_next, mask_t]))
         probs_next, target = probs[:B], probs[B:]
-        soft_next = self.vqgan.soft_vectors(probs_next.to(z0.dtype))  # unreliable tokens
-        z_t = torch.where(mask_t.view(B, 1, h, w).bool(), soft_next, z0)
-        out.update(x_t=self.vqgan.decode(z_t), target=target)
+        # x_t: z_0's codes where reliable, the predictor's soft vectors given mask_next elsewhere
+        out.update(x_t=self.vqgan.decode_mixed(ids, mask_t, probs_next), target=target)
         return out

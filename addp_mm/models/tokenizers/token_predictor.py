@@ -11,7 +11,8 @@ import torch.nn as nn
 from mmengine.model import BaseModule
 from mmpretrain.registry import MODELS
 
-from ..utils.frozen import FrozenMixin
+from ...utils.weights import StateDict, rename_official_blocks
+from ..utils.frozen import FrozenCheckpointMixin
 from ..utils.init import init_official
 from ..utils.mlm import MlmLayer
 from ..utils.transformer import Dropout, TransformerBlock
@@ -180,12 +181,12 @@ class MAGEViT(BaseModule):
 
 
 @MODELS.register_module()
-class MAGETokenPredictor(FrozenMixin, MAGEViT):
+class MAGETokenPredictor(FrozenCheckpointMixin, MAGEViT):
     """Frozen :class:`MAGEViT` that predicts VQ-token distributions at masked positions.
 
     Parameters have ``requires_grad=False``, the module stays in eval mode (dropout off) and runs
     without gradients; weights are loaded strictly in :meth:`init_weights`, after any parent
-    initialisation.
+    initialisation (see :class:`~addp_mm.models.utils.frozen.FrozenCheckpointMixin`).
 
     Args:
         checkpoint (str, optional): Local path to a MAGE release file (``{'model': ...}``), an ADDP
@@ -197,26 +198,16 @@ class MAGETokenPredictor(FrozenMixin, MAGEViT):
             they must be those of the checkpoint.
     """
 
-    def __init__(self, checkpoint: Optional[str] = None, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.checkpoint = checkpoint
-        self.freeze()
+    frozen_name = 'MAGE token predictor'
+    checkpoint_prefixes = ('', 'backbone.', 'token_predictor.', 'target_generator.predictor.')
+    checkpoint_field = 'model.target_generator.predictor.checkpoint'
+    checkpoint_example = ('the predictor `make demo` trains, work_dirs/demo/predictor/'
+                          'iter_300.pth, a MAGE checkpoint of configs/addp/from_scratch, or the '
+                          'official mage-vitb-1600.pth')
 
-    def init_weights(self) -> None:
-        super().init_weights()
-        if self.checkpoint is not None:
-            from ...utils.weights import load_frozen_weights, rename_official_blocks
-            load_frozen_weights(
-                self, self.checkpoint,
-                prefixes=('', 'backbone.', 'token_predictor.', 'target_generator.predictor.'),
-                name='MAGE token predictor',
-                convert=lambda sd: rename_official_blocks(sd, ('blocks.', 'decoder_blocks.')))
-        else:
-            from ..utils.frozen import warn_random_frozen
-            warn_random_frozen(
-                'MAGE token predictor', 'model.target_generator.predictor.checkpoint',
-                'the predictor `make demo` trains, work_dirs/demo/predictor/iter_300.pth, a MAGE '
-                'checkpoint of configs/addp/from_scratch, or the official mage-vitb-1600.pth')
+    def convert_checkpoint(self, state_dict: StateDict) -> StateDict:
+        """Official (timm) block names -> ours, in the encoder and decoder block lists."""
+        return rename_official_blocks(state_dict, ('blocks.', 'decoder_blocks.'))
 
     @torch.no_grad()
     def forward(self, tokens: torch.Tensor, mask: torch.Tensor,

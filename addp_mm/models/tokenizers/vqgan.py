@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 from mmpretrain.registry import MODELS
 
-from ..utils.frozen import FrozenMixin
+from ..utils.frozen import FrozenCheckpointMixin
 
 
 def _norm(channels: int, groups: int = 32) -> nn.GroupNorm:
@@ -30,10 +30,7 @@ class ResBlock(nn.Module):
 
     Without autograd (the frozen tokenizer, generation) the activations and the residual sum are
     computed in place: bit-identical values, less memory traffic (about 10% of a decode on CPU).
-    ``ResBlock.inplace_without_grad = False`` turns that off (benchmarks' baseline).
     """
-
-    inplace_without_grad = True
 
     def __init__(self, in_channels: int, out_channels: int, dropout: float = 0.,
                  norm_groups: int = 32) -> None:
@@ -49,7 +46,7 @@ class ResBlock(nn.Module):
             self.nin_shortcut = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        inplace = self.inplace_without_grad and not torch.is_grad_enabled()
+        inplace = not torch.is_grad_enabled()
         h = self.conv1(F.silu(self.norm1(x), inplace=inplace))
         h = self.conv2(self.dropout(F.silu(self.norm2(h), inplace=inplace)))
         if self.nin_shortcut is not None:
@@ -181,7 +178,7 @@ class VectorQuantizer(nn.Module):
 
 @MODELS.register_module()
 class VQGAN(BaseModule):
-    """VQGAN network (MaskGIT architecture, SPEC 2.1) at any resolution, depth and size.
+    """VQGAN network (MaskGIT architecture, docs/method.md §2.1) at any resolution, depth and size.
 
     Encoder -> nearest-code quantizer -> decoder, with the released model's quirks (bias-free
     ResBlock convs, the 1x1 shortcut on the block output, average-pool downsampling, no attention,
@@ -294,6 +291,32 @@ class VQGAN(BaseModule):
         """
         return torch.einsum('bnhw,nc->bchw', probs, self.codebook)
 
+    def decode_mixed(self, ids: torch.Tensor, soft: torch.Tensor,
+                     probs: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Decode exact codes at some positions and soft (probability-weighted) vectors elsewhere.
+
+        ADDP's token-to-pixel step: the x_t of pre-training (reliable tokens exact, the token
+        predictor's distribution at the others) and each image of generation (decided tokens
+        exact, the network's distribution at undecided positions).
+
+        Args:
+            ids (Tensor): (B, h*w) ids, read where ``soft`` is 0.
+            soft (Tensor): (B, h*w), nonzero = the position takes the soft vector.
+            probs (Tensor, optional): (B, n_embed, h, w) probabilities over the codebook
+                (:meth:`soft_vectors`). None means a uniform distribution: the mean codebook
+                vector (the first image of inpainting, which must not see the masked pixels).
+
+        Returns:
+            Tensor: (B, 3, H, W) decoded image, not clamped.
+        """
+        hard = self.ids_to_vectors(ids)  # (B, C, h, w)
+        B, C, h, w = hard.shape
+        if probs is None:
+            soft_z = self.codebook.mean(0).to(hard.dtype).view(1, C, 1, 1).expand_as(hard)
+        else:
+            soft_z = self.soft_vectors(probs.to(hard.dtype))
+        return self.decode(torch.where(soft.view(B, 1, h, w).bool(), soft_z, hard))
+
     def forward(self, images: torch.Tensor) -> Dict[str, torch.Tensor]:
         """Training pass with the straight-through estimator.
 
@@ -326,13 +349,14 @@ class VQGAN(BaseModule):
 
 
 @MODELS.register_module()
-class VQGANTokenizer(FrozenMixin, VQGAN):
+class VQGANTokenizer(FrozenCheckpointMixin, VQGAN):
     """Frozen :class:`VQGAN` that maps images to token ids and back (used by MAGE and ADDP).
 
     Parameters have ``requires_grad=False``, the module stays in eval mode under ``model.train()``
     and its methods run without gradients. When ``checkpoint`` is given, its weights are loaded in
     :meth:`init_weights` after any parent initialisation, so a parent ``init_cfg`` never overwrites
-    them; the load is strict (every tensor present with the configured shape).
+    them; the load is strict (every tensor present with the configured shape; see
+    :class:`~addp_mm.models.utils.frozen.FrozenCheckpointMixin`).
 
     Args:
         checkpoint (str, optional): Local path of the VQGAN weights: a raw state dict,
@@ -340,21 +364,27 @@ class VQGANTokenizer(FrozenMixin, VQGAN):
             release), a :class:`VQGANTrainer` Runner checkpoint (``vqgan.*``), a :class:`MAGE` or
             ADDP Runner checkpoint (``target_generator.*`` / ``target_generator.vqgan.*``). None
             leaves random weights (tests only).
-        **kwargs: The sizes, as :class:`VQGAN` (``ch``, ``ch_mult``, ``num_res_blocks``,
-            ``z_channels``, ``embed_dim``, ``n_embed``, ``resolution``, ...); they must be those of
-            the checkpoint. ``init_cfg`` is not used for weights; pass ``checkpoint`` instead.
         channels_last (bool): Keep the encoder and decoder convolutions in channels-last memory
             format: the same convolutions, run by oneDNN (CPU) / cuDNN in their faster layout
             (results move by about 1e-6 of their magnitude). Defaults to False.
+        **kwargs: The sizes, as :class:`VQGAN` (``ch``, ``ch_mult``, ``num_res_blocks``,
+            ``z_channels``, ``embed_dim``, ``n_embed``, ``resolution``, ...); they must be those of
+            the checkpoint. ``init_cfg`` is not used for weights; pass ``checkpoint`` instead.
     """
+
+    frozen_name = 'VQGAN tokenizer'
+    checkpoint_prefixes = ('', 'vqgan.', 'target_generator.', 'target_generator.vqgan.')
+    checkpoint_field = ('model.target_generator.vqgan.checkpoint (ADDP) or '
+                        'model.target_generator.checkpoint (MAGE)')
+    checkpoint_example = ('the tokenizer `make demo` trains, work_dirs/demo/tokenizer/'
+                          'iter_1000.pth, a VQGANTrainer checkpoint, or the official '
+                          'vqgan_jax_strongaug.ckpt')
 
     def __init__(self,
                  checkpoint: Optional[str] = None,
                  channels_last: bool = False,
                  **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.checkpoint = checkpoint
-        self.freeze()
+        super().__init__(checkpoint=checkpoint, **kwargs)
         if channels_last:
             self.use_channels_last()
 
@@ -367,22 +397,6 @@ class VQGANTokenizer(FrozenMixin, VQGAN):
         for part, enabled in ((self.encoder, encoder), (self.decoder, decoder)):
             if enabled:
                 part.to(memory_format=torch.channels_last)
-
-    def init_weights(self) -> None:
-        super().init_weights()
-        if self.checkpoint is not None:
-            from ...utils.weights import load_frozen_weights
-            load_frozen_weights(
-                self, self.checkpoint,
-                prefixes=('', 'vqgan.', 'target_generator.', 'target_generator.vqgan.'),
-                name='VQGAN tokenizer')
-        else:
-            from ..utils.frozen import warn_random_frozen
-            warn_random_frozen(
-                'VQGAN tokenizer', 'model.target_generator.vqgan.checkpoint (ADDP) or '
-                'model.target_generator.checkpoint (MAGE)',
-                'the tokenizer `make demo` trains, work_dirs/demo/tokenizer/iter_1000.pth, a '
-                'VQGANTrainer checkpoint, or the official vqgan_jax_strongaug.ckpt')
 
     @torch.no_grad()
     def encode(self, images: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -398,6 +412,12 @@ class VQGANTokenizer(FrozenMixin, VQGAN):
     def decode_ids(self, ids: torch.Tensor) -> torch.Tensor:
         """As :meth:`VQGAN.decode_ids`, without gradients."""
         return super().decode_ids(ids)
+
+    @torch.no_grad()
+    def decode_mixed(self, ids: torch.Tensor, soft: torch.Tensor,
+                     probs: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """As :meth:`VQGAN.decode_mixed`, without gradients: (B, 3, H, W), not clamped."""
+        return super().decode_mixed(ids, soft, probs)
 
     def forward(self, images: torch.Tensor) -> Dict[str, torch.Tensor]:
         raise RuntimeError('VQGANTokenizer is frozen: use encode/decode. To train a tokenizer, use '

@@ -1,9 +1,14 @@
-"""Frozen sub-modules: no gradients, always in eval mode."""
+"""Frozen sub-modules: no gradients, always in eval mode, weights from a checkpoint file."""
+from typing import Optional, Sequence
+
 import torch.nn as nn
+from mmengine.logging import MMLogger
+
+from ...utils.weights import StateDict, load_frozen_weights
 
 
 class FrozenMixin:
-    """Mixin for modules that are never trained (VQGAN tokenizer, token predictor).
+    """Mixin for modules that are never trained (VQGAN tokenizer, token predictor, VGG loss).
 
     ``freeze()`` turns off gradients; ``train()`` keeps the module in eval mode whatever the parent
     asks, so dropout stays off. (The official ADDP code lets the training loop's ``model.train()``
@@ -20,6 +25,51 @@ class FrozenMixin:
         return nn.Module.train(self, False)
 
 
+class FrozenCheckpointMixin(FrozenMixin):
+    """A frozen ``BaseModule`` whose weights come from a checkpoint file (tokenizer, predictor).
+
+    The module is frozen at construction; ``checkpoint`` is loaded strictly in
+    :meth:`init_weights`, after any parent initialisation (so a parent ``init_cfg`` never
+    overwrites it). A subclass only says where its tensors are in a file:
+    :attr:`checkpoint_prefixes` (the key prefixes they may sit under, e.g.
+    ``target_generator.vqgan.`` in an ADDP Runner checkpoint; the first prefix holding all of them
+    wins), and :meth:`convert_checkpoint` for files with other key names. Without a checkpoint
+    the log says, prominently, that the weights are random.
+
+    Args:
+        checkpoint (str, optional): Local path of the weights. None keeps random weights (tests
+            only, or when ``load_from`` / ``resume`` fills them afterwards).
+        *args, **kwargs: The network's own arguments (its sizes).
+    """
+
+    #: Human-readable name for messages, e.g. ``'VQGAN tokenizer'``.
+    frozen_name: str = 'frozen module'
+    #: Key prefixes the module's tensors may sit under in a checkpoint, e.g. ``('', 'vqgan.')``.
+    checkpoint_prefixes: Sequence[str] = ('', )
+    #: The config field that sets ``checkpoint`` (named by the random-weights warning).
+    checkpoint_field: str = 'checkpoint'
+    #: Where such weights come from (named by the random-weights warning).
+    checkpoint_example: str = 'a checkpoint of this module'
+
+    def __init__(self, *args, checkpoint: Optional[str] = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.checkpoint = checkpoint
+        self.freeze()
+
+    def convert_checkpoint(self, state_dict: StateDict) -> StateDict:
+        """Rename a checkpoint's keys (its prefix already stripped) to this module's; identity."""
+        return state_dict
+
+    def init_weights(self) -> None:
+        """Parent initialisation, then the weights of ``checkpoint`` (strictly), if given."""
+        super().init_weights()
+        if self.checkpoint is None:
+            warn_random_frozen(self.frozen_name, self.checkpoint_field, self.checkpoint_example)
+            return
+        load_frozen_weights(self, self.checkpoint, prefixes=self.checkpoint_prefixes,
+                            name=self.frozen_name, convert=self.convert_checkpoint)
+
+
 def warn_random_frozen(name: str, field: str, example: str) -> None:
     """Log, prominently, that a frozen module runs with random weights (``checkpoint=None``).
 
@@ -31,7 +81,6 @@ def warn_random_frozen(name: str, field: str, example: str) -> None:
         field (str): The config field that sets its weights.
         example (str): Where such weights come from.
     """
-    from mmengine.logging import MMLogger
     bar = '!' * 100
     MMLogger.get_current_instance().warning(
         f'\n{bar}\n!! The frozen {name} runs with RANDOM weights (checkpoint=None). A model '
