@@ -17,11 +17,15 @@ import argparse
 import json
 import os.path as osp
 import resource
+import sys
 import time
 
-import sys
-
 import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from addp_mm.generation.api import build_generator
+from addp_mm.generation.sampling import (generate, image_seeds, make_generators,
+                                         start_unconditional)
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from machine_info import flop_split, floor, machine, peak_rates  # noqa: E402
@@ -37,35 +41,31 @@ class NaiveSampler:
 
     ``ADDPGenerator`` skips the pixel encoder at the first step and runs the token decoder once for
     the batch there (its input is the same for every image), and scores only the grid positions.
-    This wrapper undoes those savings, and adds the VQGAN encode of the input batch that the
-    official loop performs before its first step; ``main`` also turns off the VQGAN's in-place
-    activations.
+    This sampler's logits function undoes those savings (the network's defaults: every position,
+    every image, the whole vocabulary, then sliced), and it adds the VQGAN encode of the input
+    batch that the official loop performs before its first step.
     """
 
     def __init__(self, model) -> None:
         self.model = model
-        self.vqgan = model.vqgan
 
     def token_logits(self, x, ids, mask):
         m = self.model
         B, L = mask.shape
         if x is None:  # the official loop feeds the input images at the first step
             x = torch.zeros(B, 3, m.image_size, m.image_size, device=mask.device)
-        feats = m.neck(m.backbone(x)[0], ids, mask)
-        return m.head(feats, m.neck.token_emb.weight)[:, 1:L + 1, :m.vqgan.n_embed].float()
+        return m.network_logits(x, ids, mask)[:, 1:L + 1, :m.vqgan.n_embed].float()
 
     @torch.no_grad()
     def sample(self, seeds, num_steps, schedule):
-        from addp_mm.generation.sampling import generate, make_generators
         m = self.model
         B, L = len(seeds), m.num_tokens
         device = m.data_preprocessor.device
+        options = m.sampling_defaults.replace(num_steps=num_steps, schedule=schedule)
         with m.autocast():
             m.vqgan.encode(torch.rand(B, 3, m.image_size, m.image_size, device=device))
-            return generate(self, torch.zeros(B, L, dtype=torch.long, device=device),
-                            torch.ones(B, L, device=device), None,
-                            **m.sampling_options(num_steps=num_steps, schedule=schedule),
-                            generators=make_generators(seeds))
+            return generate(self.token_logits, m.vqgan, start_unconditional(B, L, device),
+                            options, generators=make_generators(seeds))
 
 
 def main() -> None:
@@ -83,7 +83,8 @@ def main() -> None:
                         help='time the official computation order instead (same modules and '
                         'math): pixel encoder and token decoder at every step for every image, '
                         'the head on every position, the VQGAN encode of the input batch the '
-                        'official loop starts with; combine with --channels-last 0')
+                        'official loop starts with (the VQGAN blocks keep their in-place '
+                        'activations: same values); combine with --channels-last 0')
     parser.add_argument('--flops', action='store_true',
                         help='also count the floating-point operations of one more run '
                         '(torch.utils.flop_counter: matmuls and convolutions) and report tflop '
@@ -93,17 +94,11 @@ def main() -> None:
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     args = parser.parse_args()
 
-    from addp_mm.generation.api import build_generator
-    from addp_mm.generation.sampling import image_seeds
-
     device = torch.device(args.device)
     model = build_generator(osp.join(ROOT, CONFIGS[args.arch]), 'random', device=device,
                             precision=args.precision, channels_last=bool(args.channels_last))
     seeds = image_seeds(0, range(args.batch))
     sample = NaiveSampler(model).sample if args.naive else model.sample
-    if args.naive:  # the official VQGAN computes out of place
-        from addp_mm.models.tokenizers.vqgan import ResBlock
-        ResBlock.inplace_without_grad = False
 
     def run(steps: int):
         if device.type == 'cuda':
@@ -129,7 +124,6 @@ def main() -> None:
     if device.type == 'cuda':
         result['peak_cuda_gib'] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
     if args.flops:
-        from torch.utils.flop_counter import FlopCounterMode
         counter = FlopCounterMode(display=False)
         with counter:
             sample(seeds, num_steps=args.steps, schedule=args.schedule)

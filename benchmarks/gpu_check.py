@@ -218,7 +218,7 @@ def conformance(root: str, device: torch.device) -> dict:
     checks.close('x_t', res['x_t'], out['x_t'])
     checks.close('encoder_out', model.backbone(out['x_t'])[0], out['encoder_out'])
     feats = model.neck(out['encoder_out'], out['vq_tokens'], inp['mask_t'])
-    checks.close('decoder_logits', model.head(feats, model.neck.token_emb.weight),
+    checks.close('decoder_logits', model.head(feats),
                  out['decoder_logits'])
     logits = model.predict_logits(res['x_t'], res['ids'], inp['mask_t'])
     checks.close('decoder_logits_chain', logits, out['decoder_logits'])
@@ -241,9 +241,12 @@ def conformance(root: str, device: torch.device) -> dict:
         st = {k: to(v) for k, v in steps['step1'].items()}
         L = st['mask_in'].shape[1]
         u = torch.rand(st['mask_in'].shape[0], 2, L, device=device)  # unused by argmax
-        o = sampling.denoise_step(gen, st['x_in'], st['tokens_in'], st['mask_in'], 1,
-                                  cfg['gen_num_iter'], L, u, schedule=cfg['gen_schedule'],
-                                  choice_temperature=0., sampling='argmax')
+        options = sampling.SamplingOptions(num_steps=cfg['gen_num_iter'],
+                                           schedule=cfg['gen_schedule'], choice_temperature=0.,
+                                           sampling='argmax')
+        o = sampling.denoise_step(gen.token_logits, gen.vqgan,
+                                  dict(x=st['x_in'], ids=st['tokens_in'], mask=st['mask_in']), 1,
+                                  L, u, options)
         checks.close('gen_step1_logits', o['logits'], st['logits'])
         checks.run('gen_step1_tokens', lambda: assert_equal_or_tie(
             o['ids'].cpu(), steps['step1']['argmax_tokens'], steps['step1']['logits'], True,
@@ -261,10 +264,9 @@ def conformance(root: str, device: torch.device) -> dict:
 
         B = st['mask_in'].shape[0]
         try:
-            sampling.generate(gen, torch.zeros(B, L, dtype=torch.long, device=device),
-                              torch.ones(B, L, device=device), x=None,
-                              num_steps=cfg['gen_num_iter'], schedule=cfg['gen_schedule'],
-                              choice_temperature=0., sampling='argmax', callback=record)
+            sampling.generate(gen.token_logits, gen.vqgan,
+                              sampling.start_unconditional(B, L, device), options,
+                              callback=record)
         except Stop:
             pass
         for s in (0, 1):

@@ -376,9 +376,10 @@ class FidIs:
 class MAGESampler:
     """The stage-2 token predictor as a generator: MAGE's iterative decoding of masked tokens.
 
-    It provides what :func:`addp_mm.generation.sampling.generate` needs (``token_logits`` and
-    ``vqgan``), so MAGE samples come from the same loop, schedule and options as ADDP's; the
-    predictor reads only the tokens (the decoded image is ignored).
+    It gives :func:`addp_mm.generation.sampling.generate` what it needs (``token_logits`` as the
+    logits function and ``vqgan`` as the tokenizer), so MAGE samples come from the same loop,
+    schedule and options as ADDP's; the predictor reads only the tokens (the decoded image is
+    ignored).
     """
 
     def __init__(self, tokenizer_ckpt: str, predictor_ckpt: str) -> None:
@@ -402,7 +403,8 @@ def generate_images(sampler, n: int, batch: int, seed: int, num_steps: int, what
     """``n`` unconditional samples, image i drawn with the seed of (seed, i)."""
     import torch
 
-    from addp_mm.generation.sampling import generate, image_seeds, make_generators
+    from addp_mm.generation.sampling import (SamplingOptions, generate, image_seeds,
+                                             make_generators, start_unconditional)
     out = []
     with torch.no_grad():
         for i in range(0, n, batch):
@@ -411,8 +413,8 @@ def generate_images(sampler, n: int, batch: int, seed: int, num_steps: int, what
                 images = sampler.sample(image_seeds(seed, range(i, i + b)))['images']
             else:
                 L = sampler.vqgan.token_grid**2
-                images = generate(sampler, torch.zeros(b, L, dtype=torch.long), torch.ones(b, L),
-                                  None, num_steps=num_steps,
+                images = generate(sampler.token_logits, sampler.vqgan, start_unconditional(b, L),
+                                  SamplingOptions(num_steps=num_steps),
                                   generators=make_generators(image_seeds(seed, range(i, i + b))))
                 images = images['images']
             out.append(images.float().cpu())
@@ -515,7 +517,7 @@ def run_seed(seed: int, out: str, size: str = 'full', stage_iters: Optional[dict
     from mmengine.registry import DefaultScope
     with DefaultScope.overwrite_default_scope('mmagic'):
         generator = build_generator(gen_cfg, stages['addp']['checkpoint'], device='cpu')
-    num_steps = generator.sampling_options()['num_steps']
+    num_steps = generator.sampling_defaults.num_steps
     sets = {}
     t0 = time.time()
     sets['addp'] = generate_images(generator, s['num_samples'], s['gen_batch'], seed, num_steps,

@@ -189,10 +189,9 @@ def output_settings(args, model, options: dict, digits: int) -> dict:
     from addp_mm.utils.provenance import canonical_sha256, file_sha256
 
     cfg = Config.fromfile(args.config).model.to_dict()
-    for key in ('checkpoint', 'precision', *model.defaults):
+    sampling = model.sampling_defaults.replace(**options).to_dict()
+    for key in ('checkpoint', 'precision', *sampling):
         cfg.pop(key, None)  # recorded below with their effective values
-    sampling = {k: (model.defaults[k] if options.get(k) is None else options[k])
-                for k in model.defaults}
     mode = ('inpaint' if args.inpaint else 'outpaint' if args.outpaint else
             'reconstruct' if args.reconstruct else 'sample')
     cond = dict(mode=mode)

@@ -5,9 +5,9 @@ Imported by generation configs (``custom_imports=dict(imports=['addp_mm.generati
 """
 from .evaluation import OfflineFID, OfflineIS, RealImageFolder
 from .generator import ADDPGenerator
-from .sampling import generate, image_seeds, pixel_mask_to_tokens
+from .sampling import SamplingOptions, generate, image_seeds, pixel_mask_to_tokens
 
 __all__ = [
-    'ADDPGenerator', 'OfflineFID', 'OfflineIS', 'RealImageFolder', 'generate', 'image_seeds',
-    'pixel_mask_to_tokens'
+    'ADDPGenerator', 'OfflineFID', 'OfflineIS', 'RealImageFolder', 'SamplingOptions', 'generate',
+    'image_seeds', 'pixel_mask_to_tokens'
 ]

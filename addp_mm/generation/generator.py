@@ -1,7 +1,8 @@
 """ADDP as an mmagic unconditional generative model (a plain mmengine ``BaseModel``).
 
-The network parts are addp_mm's pre-training modules (built from mmpretrain's registry); the
-denoising loop itself lives in :mod:`addp_mm.generation.sampling`.
+Only the mmagic interface lives here: the network is pre-training's
+(:class:`~addp_mm.models.algorithms.addp.ADDPNetwork`, same parts, same state-dict layout) and
+the denoising loop is :func:`addp_mm.generation.sampling.generate`.
 """
 import copy
 import warnings
@@ -10,48 +11,29 @@ from typing import Callable, Dict, List, Optional, Sequence, Union
 import torch
 from mmengine.dist import get_dist_info
 from mmengine.logging import MMLogger
-from mmengine.model import BaseModel
+from mmengine.model import BaseModel, ModuleDict
 from mmagic.registry import MODELS
 from mmagic.structures import DataSample
 from mmpretrain.registry import MODELS as PRETRAIN_MODELS
+from tqdm import tqdm
 
 from .. import models  # noqa: F401  (registers ADDPViT & co. in mmpretrain's MODELS)
+from ..models.algorithms.addp import ADDPNetwork
 from ..utils.checkpoint import load_checkpoint_file
 from ..utils.convert import convert_official_addp, is_official_addp
 from ..utils.device import EMULATED_BF16_HINT, cpu_has_native_bf16, fp32_without_tf32
 from ..utils.weights import extract_state_dict
-from . import sampling as sampling_loop
+from . import sampling
+from .sampling import SamplingOptions
 
 StateDict = Dict[str, torch.Tensor]
 
-#: ``sample_kwargs`` understood by :meth:`ADDPGenerator.forward` (mmagic metrics, inferencer).
-SAMPLE_KWARGS = ('num_steps', 'schedule', 'choice_temperature', 'temperature_strategy',
-                 'sampling', 'top_p', 'seed', 'indices', 'show_progress')
+#: ``sample_kwargs`` understood by :meth:`ADDPGenerator.forward` (mmagic metrics, inferencer):
+#: the sampling options and the seeding / progress keys.
+SAMPLE_KWARGS = SamplingOptions.names() + ('seed', 'indices', 'show_progress')
 PRECISIONS = ('fp32', 'bf16', 'fp16')
-
-
-def to_generator_state_dict(sd: StateDict) -> StateDict:
-    """Rename a checkpoint's keys to :class:`ADDPGenerator`'s.
-
-    Accepts an addp_mm pre-training checkpoint (``backbone.*``, ``neck.*``, ``head.*``,
-    ``target_generator.vqgan.*``; the token predictor ``target_generator.predictor.*`` is not
-    needed and dropped), the output of ``tools/model_converters/convert_addp.py`` (same keys), the
-    official ADDP release itself (converted on the fly) and a generator's own state dict
-    (``vqgan.*``).
-    """
-    if is_official_addp(sd):
-        sd, _, unknown = convert_official_addp(sd)
-        if unknown:
-            raise KeyError(f'unrecognised keys in an official ADDP checkpoint: {unknown[:5]}')
-    out = {}
-    for k, v in sd.items():
-        if k.startswith('target_generator.vqgan.'):
-            out['vqgan.' + k[len('target_generator.vqgan.'):]] = v
-        elif k.startswith('target_generator.'):
-            continue  # the token predictor: pre-training only
-        else:
-            out[k] = v
-    return out
+#: Tensors of a pre-training checkpoint that generation does not use (the token predictor).
+UNUSED_PREFIX = 'target_generator.predictor.'
 
 
 def _build_part(cfg: dict) -> torch.nn.Module:
@@ -66,8 +48,8 @@ def _build_part(cfg: dict) -> torch.nn.Module:
 
 
 @MODELS.register_module()
-class ADDPGenerator(BaseModel):
-    """Unconditional ADDP image generator for mmagic (SPEC 4).
+class ADDPGenerator(ADDPNetwork, BaseModel):
+    """Unconditional ADDP image generator for mmagic (docs/method.md §4).
 
     ``forward(inputs=dict(num_batches=B, sample_kwargs=dict(...)))`` returns one mmagic
     ``DataSample`` per image whose ``fake_img`` is (3, H, W), BGR, float in [0, 255], as mmagic's
@@ -80,20 +62,23 @@ class ADDPGenerator(BaseModel):
     ``tools/generate.py --seed`` writes); or the global torch RNG (seeded by the Runner's
     ``randomness``).
 
+    Weights: the state dict is pre-training's (``backbone.*``, ``neck.*``, ``head.*``,
+    ``target_generator.vqgan.*``), so an addp_mm pre-training checkpoint (and the converter's
+    output) loads as it is; its token predictor (``target_generator.predictor.*``) is not used
+    and is left out. The official release is converted on the fly. Every load is strict.
+
     Args:
         backbone (dict): :class:`ADDPViT` config (pixel encoder).
         neck (dict): :class:`ADDPTokenDecoder` config.
         head (dict): :class:`ADDPHead` config.
-        vqgan (dict): :class:`VQGANTokenizer` config (its weights come from ``checkpoint``).
+        vqgan (dict): :class:`VQGANTokenizer` config (its weights come from ``checkpoint``);
+            held as ``target_generator.vqgan`` (also :attr:`vqgan`).
         checkpoint (str, optional): Local checkpoint loaded strictly at construction: an addp_mm
             pre-training checkpoint, the converter's output or the official release. None leaves
             the weights to ``init_weights`` / ``load_state_dict`` (e.g. ``load_from``).
-        num_steps (int): Default denoising steps. Defaults to 20.
-        schedule (str): Default mask schedule, ``'cosine'`` or ``'linear'``.
-        choice_temperature (float): Default Gumbel scale of the mask choice. Defaults to 6.0.
-        temperature_strategy (str): ``'dynamic'`` (annealed to 0) or ``'static'``.
-        sampling (str): ``'categorical'``, ``'top_p'`` or ``'argmax'``.
-        top_p (float): Nucleus mass for ``'top_p'``. Defaults to 1.0.
+        num_steps, schedule, choice_temperature, temperature_strategy, sampling, top_p: The
+            default :class:`~addp_mm.generation.sampling.SamplingOptions` (same defaults;
+            :attr:`sampling_defaults`), validated at construction.
         precision (str): ``'fp32'`` (default; conformance), ``'bf16'`` (autocast; fast on GPUs
             and on CPUs with native bf16, very slow on other CPUs, which warns) or ``'fp16'``
             (CUDA autocast).
@@ -131,7 +116,8 @@ class ADDPGenerator(BaseModel):
         self.backbone = _build_part(backbone)
         self.neck = _build_part(neck)
         self.head = _build_part(head)
-        self.vqgan = _build_part(vqgan)
+        self.tie_head()
+        self.target_generator = ModuleDict(dict(vqgan=_build_part(vqgan)))
         grid = self.vqgan.resolution // self.vqgan.downsample
         if grid * grid != self.neck.num_tokens or self.backbone.num_patches != self.neck.num_tokens:
             raise ValueError(
@@ -141,11 +127,9 @@ class ADDPGenerator(BaseModel):
                 'to match.')
         if precision not in PRECISIONS:
             raise ValueError(f'precision must be one of {PRECISIONS}, got {precision!r}.')
-        self.defaults = dict(num_steps=num_steps, schedule=schedule,
-                             choice_temperature=choice_temperature,
-                             temperature_strategy=temperature_strategy, sampling=sampling,
-                             top_p=top_p)
-        sampling_loop.check_options(**self.defaults)
+        self.sampling_defaults = SamplingOptions(
+            num_steps=num_steps, schedule=schedule, choice_temperature=choice_temperature,
+            temperature_strategy=temperature_strategy, sampling=sampling, top_p=top_p)
         self.precision = precision
         if channels_last:  # the encoder only runs for inpainting: left as it is
             self.vqgan.use_channels_last(encoder=False)
@@ -181,13 +165,18 @@ class ADDPGenerator(BaseModel):
 
     def _adapt_checkpoint(self, module, state_dict: StateDict, prefix: str, local_metadata,
                           strict, missing_keys, unexpected_keys, error_msgs) -> None:
-        """``load_state_dict`` pre-hook: rename keys, then require every weight (strict).
+        """``load_state_dict`` pre-hook: convert the official release, leave out the token
+        predictor, then require every weight (strict).
 
         It runs for every loader (``load_weights``, the Runner's ``load_from``, mmagic's
         inferencer), whose ``strict=False`` would otherwise only log missing weights.
         """
         own = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
-        adapted = to_generator_state_dict(own)
+        if is_official_addp(own):
+            own, _, unknown = convert_official_addp(own)
+            if unknown:
+                raise KeyError(f'unrecognised keys in an official ADDP checkpoint: {unknown[:5]}')
+        adapted = {k: v for k, v in own.items() if not k.startswith(UNUSED_PREFIX)}
         for k in list(state_dict):
             if k.startswith(prefix):
                 del state_dict[k]
@@ -209,6 +198,11 @@ class ADDPGenerator(BaseModel):
                              'of the same architecture (base / large).')
 
     # ---------------------------------------------------------------- network
+    @property
+    def vqgan(self):
+        """The frozen :class:`VQGANTokenizer` (``target_generator.vqgan``)."""
+        return self.target_generator.vqgan
+
     @property
     def num_tokens(self) -> int:
         """Tokens per image L (16 x 16 = 256 for 256x256 images)."""
@@ -237,11 +231,12 @@ class ADDPGenerator(BaseModel):
 
     def token_logits(self, x: Optional[torch.Tensor], ids: torch.Tensor,
                      mask: torch.Tensor) -> torch.Tensor:
-        """Codebook logits for (image, ids, undecided mask) (SPEC 4 step 1).
+        """Codebook logits for (image, ids, undecided mask) (docs/method.md §4.1, item 1).
 
         When every position is undecided the decoder input is the same for every image (mask
         tokens and position embeddings only), so the encoder is skipped and the decoder runs once
-        for the whole batch.
+        for the whole batch; the head scores the grid positions only (see
+        :meth:`~addp_mm.models.algorithms.addp.ADDPNetwork.network_logits`).
 
         Args:
             x (Tensor | None): (B, 3, H, W) image in [0, 1] (clamped by the encoder).
@@ -251,26 +246,10 @@ class ADDPGenerator(BaseModel):
         Returns:
             Tensor: (B, L, K) float logits over the K codebook entries.
         """
-        B, L = mask.shape
-        all_undecided = bool(mask.bool().all())
-        if all_undecided:
-            feats = self.neck(None, ids[:1], mask[:1])
-        else:
-            if x is None:
-                raise ValueError('x is needed when some tokens are decided.')
-            feats = self.neck(self.backbone(x)[0], ids, mask)
-        # The head is per position: score only the grid positions and keep the codebook entries.
-        logits = self.head(feats[:, 1:L + 1], self.neck.token_emb.weight)[..., :self.vqgan.n_embed]
-        logits = logits.float()
-        return logits.expand(B, -1, -1) if all_undecided else logits
+        return self.network_logits(x, ids, mask, num_codes=self.vqgan.n_embed,
+                                   share_all_masked=True).float()
 
     # ---------------------------------------------------------------- sampling
-    def sampling_options(self, **overrides) -> dict:
-        """The config's sampling defaults updated with ``overrides`` (None values ignored)."""
-        opts = dict(self.defaults)
-        opts.update({k: v for k, v in overrides.items() if v is not None})
-        return opts
-
     @torch.no_grad()
     def sample(self,
                seeds: torch.Tensor,
@@ -284,17 +263,16 @@ class ADDPGenerator(BaseModel):
                 :func:`addp_mm.generation.sampling.image_seeds`).
             show_progress (bool): tqdm bar over the steps.
             callback (callable, optional): ``callback(step, state)`` after each step.
-            **options: ``num_steps``, ``schedule``, ``choice_temperature``,
-                ``temperature_strategy``, ``sampling``, ``top_p`` (defaults from the config).
+            **options: Overrides of :attr:`sampling_defaults` (``num_steps``, ``schedule``,
+                ``choice_temperature``, ``temperature_strategy``, ``sampling``, ``top_p``; None
+                values keep the default).
 
         Returns:
             dict: ``images`` (B, 3, H, W) RGB in [0, 1] float32, ``ids`` (B, L), ``mask`` (B, L).
         """
-        B = len(seeds)
-        device = self.data_preprocessor.device
-        ids = torch.zeros(B, self.num_tokens, dtype=torch.long, device=device)
-        mask = torch.ones(B, self.num_tokens, device=device)
-        return self._run(ids, mask, None, seeds, show_progress, callback, options)
+        start = sampling.start_unconditional(len(seeds), self.num_tokens,
+                                             self.data_preprocessor.device)
+        return self._run(start, seeds, show_progress, callback, options)
 
     @torch.no_grad()
     def inpaint(self,
@@ -328,22 +306,19 @@ class ADDPGenerator(BaseModel):
                              f'{tuple(images.shape[-2:])}; resize / crop them first '
                              '(addp_mm.generation.api.load_image does).')
         with self.autocast():
-            start = sampling_loop.start_from_image(self, images, token_mask)
-        out = self._run(start['ids'], start['mask'], start['x'], seeds, show_progress, callback,
-                        options)
+            start = sampling.start_from_image(self.vqgan, images, token_mask)
+        out = self._run(start, seeds, show_progress, callback, options)
         out['input_ids'] = start['ids']
         return out
 
-    def _run(self, ids: torch.Tensor, mask: torch.Tensor, x: Optional[torch.Tensor],
-             seeds: torch.Tensor, show_progress: bool, callback: Optional[Callable],
-             options: dict) -> Dict[str, torch.Tensor]:
-        """The denoising loop from (ids, mask, x) with one generator per seed."""
-        opts = self.sampling_options(**options)
-        generators = sampling_loop.make_generators(seeds)
+    def _run(self, start: Dict[str, torch.Tensor], seeds: torch.Tensor, show_progress: bool,
+             callback: Optional[Callable], options: dict) -> Dict[str, torch.Tensor]:
+        """The denoising loop from a start state with one generator per seed."""
+        opts = self.sampling_defaults.replace(**options)
+        generators = sampling.make_generators(seeds)
         bar = None
         if show_progress:
-            from tqdm import tqdm
-            bar = tqdm(total=opts['num_steps'], desc='ADDP steps', leave=False)
+            bar = tqdm(total=opts.num_steps, desc='ADDP steps', leave=False)
 
         def on_step(step, state):
             if bar is not None:
@@ -352,8 +327,8 @@ class ADDPGenerator(BaseModel):
                 callback(step, state)
 
         with self.autocast():
-            out = sampling_loop.generate(self, ids, mask, x, generators=generators,
-                                         callback=on_step, **opts)
+            out = sampling.generate(self.token_logits, self.vqgan, start, opts,
+                                    generators=generators, callback=on_step)
         if bar is not None:
             bar.close()
         out['images'] = out['images'].float()
@@ -396,7 +371,7 @@ class ADDPGenerator(BaseModel):
             self._num_sampled += num_batches
         elif len(indices) != num_batches:
             raise ValueError(f'{len(indices)} indices for num_batches={num_batches}.')
-        return sampling_loop.image_seeds(sample_kwargs['seed'], indices)
+        return sampling.image_seeds(sample_kwargs['seed'], indices)
 
     def forward(self,
                 inputs: Optional[dict] = None,
@@ -424,8 +399,7 @@ class ADDPGenerator(BaseModel):
             raise ValueError(f'unknown sample_kwargs {unknown} for ADDPGenerator; valid keys: '
                              f'{list(SAMPLE_KWARGS)}.')
         seeds = self._seeds_for_call(inputs, sample_kwargs)
-        options = {k: v for k, v in sample_kwargs.items() if k not in ('seed', 'indices',
-                                                                       'show_progress')}
+        options = {k: v for k, v in sample_kwargs.items() if k in SamplingOptions.names()}
         out = self.sample(seeds, show_progress=bool(sample_kwargs.get('show_progress', False)),
                           **options)
         fake = (out['images'] * 255.)[:, [2, 1, 0]]  # RGB [0, 1] -> BGR [0, 255]

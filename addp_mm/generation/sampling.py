@@ -1,9 +1,11 @@
-"""ADDP iterative generation, read top to bottom (SPEC 4).
+"""ADDP iterative generation, read top to bottom (docs/method.md §4).
 
 The state of a batch is: token ids ``T`` (B, L), the undecided mask ``m`` (B, L; 1 = undecided) and
 the current image ``x`` (B, 3, H, W) that the pixel encoder reads. One step (:func:`denoise_step`):
 
-1. ``logits = net.token_logits(x, T, m)``: (B, L, K) logits over the K codebook entries.
+1. ``logits = logits_fn(x, T, m)``: (B, L, K) logits over the K codebook entries (the network,
+   e.g. :meth:`ADDPGenerator.token_logits
+   <addp_mm.generation.generator.ADDPGenerator.token_logits>`).
 2. ``T'``: ids drawn from the logits (categorical, nucleus top-p or argmax) at undecided positions,
    ``T`` elsewhere.
 3. ``n``: how many positions stay undecided after this step; the schedule (cosine or linear)
@@ -11,20 +13,23 @@ the current image ``x`` (B, 3, H, W) that the pixel encoder reads. One step (:fu
 4. ``m'``: the ``n`` undecided positions with the lowest confidence ``log p(T') + tau * gumbel``
    (decided positions have confidence +inf); ``tau`` is the choice temperature, linearly annealed
    to 0 ("dynamic") or constant ("static").
-5. ``x' = VQGAN-decode(z)`` with ``z`` = the probability-weighted ("soft") codebook vectors at
-   ``m'`` and the codebook vectors of ``T'`` elsewhere.
+5. ``x' = tokenizer.decode_mixed(T', m', softmax(logits))``: the VQGAN decode of the
+   probability-weighted ("soft") codebook vectors at ``m'`` and the codebook vectors of ``T'``
+   elsewhere.
 
-:func:`generate` runs the steps. Unconditional generation starts with every position undecided
-(the first step then does not look at ``x`` at all); inpainting, outpainting and reconstruction
-start from the VQ tokens of a user image with only the masked region undecided
-(:func:`start_from_image`). Decided tokens are never changed.
+:func:`generate` runs the steps with one :class:`SamplingOptions`. Unconditional generation
+starts with every position undecided (:func:`start_unconditional`; the first step then does not
+look at ``x`` at all); inpainting, outpainting and reconstruction start from the VQ tokens of a
+user image with only the masked region undecided (:func:`start_from_image`). Decided tokens are
+never changed.
 
 Randomness: each image owns a ``torch.Generator`` seeded from (seed, image index)
 (:func:`image_seeds`), and every step draws its uniforms from it on the CPU. An image therefore
 depends only on its seed, not on the batch it was generated in or on the device.
 """
+import dataclasses
 import math
-from typing import Callable, Dict, List, Optional, Sequence, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -34,6 +39,70 @@ from ..models.utils.masking import generation_ratio
 SAMPLING_METHODS = ('categorical', 'top_p', 'argmax')
 TEMPERATURE_STRATEGIES = ('dynamic', 'static')
 SCHEDULES = ('cosine', 'linear')
+
+#: ``logits_fn(x, ids, mask) -> (B, L, K)`` codebook logits (x may be None while all is undecided).
+LogitsFn = Callable[[Optional[torch.Tensor], torch.Tensor, torch.Tensor], torch.Tensor]
+State = Dict[str, torch.Tensor]
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplingOptions:
+    """The sampling options of one run, validated when made (a bad value is a ``ValueError``).
+
+    Args:
+        num_steps (int): Denoising steps N (>= 1). Defaults to 20.
+        schedule (str): ``'cosine'`` (cos(pi/2 (s+1)/N)) or ``'linear'`` (1 - (s+1)/N) mask
+            schedule. Defaults to ``'cosine'``.
+        choice_temperature (float): Gumbel-noise scale of the mask choice (>= 0). Defaults to 6.0.
+        temperature_strategy (str): ``'dynamic'`` (``tau * (1 - (s+1)/N)``) or ``'static'``.
+            Defaults to ``'dynamic'``.
+        sampling (str): ``'categorical'``, ``'top_p'`` or ``'argmax'``. Defaults to
+            ``'categorical'``.
+        top_p (float): Nucleus mass for ``'top_p'``, in (0, 1]. Defaults to 1.0.
+    """
+
+    num_steps: int = 20
+    schedule: str = 'cosine'
+    choice_temperature: float = 6.0
+    temperature_strategy: str = 'dynamic'
+    sampling: str = 'categorical'
+    top_p: float = 1.0
+
+    def __post_init__(self) -> None:
+        if int(self.num_steps) < 1:
+            raise ValueError(f'num_steps must be >= 1, got {self.num_steps}.')
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f'unknown schedule {self.schedule!r}: use one of {SCHEDULES}.')
+        if self.temperature_strategy not in TEMPERATURE_STRATEGIES:
+            raise ValueError(f'unknown temperature_strategy {self.temperature_strategy!r}: use one '
+                             f'of {TEMPERATURE_STRATEGIES}.')
+        if self.sampling not in SAMPLING_METHODS:
+            raise ValueError(f'unknown sampling {self.sampling!r}: use one of {SAMPLING_METHODS}.')
+        if not 0. < float(self.top_p) <= 1.:
+            raise ValueError(f'top_p must be in (0, 1], got {self.top_p}.')
+        if float(self.choice_temperature) < 0:
+            raise ValueError(f'choice_temperature must be >= 0, got {self.choice_temperature}.')
+
+    @classmethod
+    def names(cls) -> Tuple[str, ...]:
+        """The option names, in order."""
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    def replace(self, **overrides) -> 'SamplingOptions':
+        """A copy with ``overrides`` (None values ignored), validated again.
+
+        Raises:
+            ValueError: An unknown option name or a bad value.
+        """
+        unknown = sorted(set(overrides) - set(self.names()))
+        if unknown:
+            raise ValueError(f'unknown sampling options {unknown}; valid: {list(self.names())}.')
+        return dataclasses.replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    def to_dict(self) -> dict:
+        """``{name: value}`` in :meth:`names` order."""
+        return dataclasses.asdict(self)
+
 
 # SplitMix64 constants: a bijective 64-bit mixer, so distinct (seed, index) pairs give
 # well-separated generator seeds even for consecutive indices.
@@ -64,24 +133,6 @@ def image_seeds(seed: int, indices: Sequence[int]) -> torch.Tensor:
 def make_generators(seeds: torch.Tensor) -> List[torch.Generator]:
     """One CPU ``torch.Generator`` per image, seeded with ``seeds`` (B,) int64."""
     return [torch.Generator().manual_seed(int(s)) for s in seeds.tolist()]
-
-
-def check_options(num_steps: int, schedule: str, temperature_strategy: str, sampling: str,
-                  top_p: float, choice_temperature: float) -> None:
-    """Raise a clear ``ValueError`` for a bad sampling option."""
-    if int(num_steps) < 1:
-        raise ValueError(f'num_steps must be >= 1, got {num_steps}.')
-    if schedule not in SCHEDULES:
-        raise ValueError(f'unknown schedule {schedule!r}: use one of {SCHEDULES}.')
-    if temperature_strategy not in TEMPERATURE_STRATEGIES:
-        raise ValueError(f'unknown temperature_strategy {temperature_strategy!r}: use one of '
-                         f'{TEMPERATURE_STRATEGIES}.')
-    if sampling not in SAMPLING_METHODS:
-        raise ValueError(f'unknown sampling {sampling!r}: use one of {SAMPLING_METHODS}.')
-    if not 0. < float(top_p) <= 1.:
-        raise ValueError(f'top_p must be in (0, 1], got {top_p}.')
-    if float(choice_temperature) < 0:
-        raise ValueError(f'choice_temperature must be >= 0, got {choice_temperature}.')
 
 
 def draw_uniforms(generators: Optional[List[torch.Generator]], batch_size: int, num_tokens: int,
@@ -165,71 +216,18 @@ def choose_undecided(log_probs: torch.Tensor, mask: torch.Tensor, num: int, temp
     return torch.zeros_like(mask, dtype=torch.float32).scatter_(1, lowest, 1.)
 
 
-def decode_tokens(vqgan, ids: torch.Tensor, mask: torch.Tensor,
-                  logits: Optional[torch.Tensor]) -> torch.Tensor:
-    """Token-to-pixel: decode hard codebook vectors, soft ones at undecided positions.
-
-    Args:
-        vqgan (VQGANTokenizer): The frozen tokenizer.
-        ids (Tensor): (B, L) ids (read at decided positions).
-        mask (Tensor): (B, L), 1 = undecided: the position takes ``softmax(logits) @ codebook``.
-        logits (Tensor | None): (B, L, K) logits; None means a uniform distribution (the mean
-            codebook vector), used for the first image of inpainting.
+def start_unconditional(batch_size: int, num_tokens: int,
+                        device: Union[str, torch.device] = 'cpu') -> State:
+    """Initial state of unconditional generation: every position undecided, no image.
 
     Returns:
-        Tensor: (B, 3, H, W) decoded image (not clamped; the encoder clamps its input).
+        dict: ``ids`` (B, L) zeros (never read), ``mask`` (B, L) ones, ``x`` None.
     """
-    hard = vqgan.ids_to_vectors(ids)  # (B, C, h, w)
-    B, C, h, w = hard.shape
-    if logits is None:
-        soft = vqgan.codebook.mean(0).to(hard.dtype).view(1, C, 1, 1).expand_as(hard)
-    else:
-        probs = F.softmax(logits.float(), dim=-1).transpose(1, 2).reshape(B, -1, h, w)
-        soft = vqgan.soft_vectors(probs.to(hard.dtype))
-    z = torch.where(mask.view(B, 1, h, w).bool(), soft, hard)
-    return vqgan.decode(z)
+    return dict(ids=torch.zeros(batch_size, num_tokens, dtype=torch.long, device=device),
+                mask=torch.ones(batch_size, num_tokens, device=device), x=None)
 
 
-def denoise_step(net, x: Optional[torch.Tensor], ids: torch.Tensor, mask: torch.Tensor,
-                 step: int, num_steps: int, num_initial: int, u: torch.Tensor, *,
-                 schedule: str = 'cosine', choice_temperature: float = 6.0,
-                 temperature_strategy: str = 'dynamic', sampling: str = 'categorical',
-                 top_p: float = 1.) -> Dict[str, torch.Tensor]:
-    """One alternating denoising step (items 1-5 of the module docstring).
-
-    Args:
-        net: The generator: provides ``token_logits(x, ids, mask) -> (B, L, K)`` and ``vqgan``.
-        x (Tensor | None): (B, 3, H, W) current image; None only if every position is undecided.
-        ids (Tensor): (B, L) current ids (read at decided positions).
-        mask (Tensor): (B, L), 1 = undecided; every row must have the same count.
-        step (int): Step index s (0-based).
-        num_steps (int): N.
-        num_initial (int): Undecided count before step 0 (the schedule's 100%).
-        u (Tensor): (B, 2, L) this step's uniforms (:func:`draw_uniforms`).
-        schedule, choice_temperature, temperature_strategy, sampling, top_p: see
-            :func:`generate`.
-
-    Returns:
-        dict: ``logits`` (B, L, K), ``ids`` (B, L) T', ``mask`` (B, L) m', ``x`` (B, 3, H, W) x'.
-    """
-    logits = net.token_logits(x, ids, mask).float()
-    drawn = sample_ids(logits, u[:, 0], sampling, top_p)
-    new_ids = torch.where(mask.bool(), drawn, ids)
-
-    num = min(num_undecided_after(step, num_steps, num_initial, schedule),
-              int(mask.sum(1).max()))
-    ratio = (step + 1) / num_steps
-    tau = choice_temperature * (1. - ratio) if temperature_strategy == 'dynamic' \
-        else choice_temperature
-    log_probs = F.log_softmax(logits, dim=-1).gather(-1, new_ids.unsqueeze(-1)).squeeze(-1)
-    new_mask = choose_undecided(log_probs, mask, num, tau, u[:, 1])
-
-    new_x = decode_tokens(net.vqgan, new_ids, new_mask, logits)
-    return dict(logits=logits, ids=new_ids, mask=new_mask, x=new_x)
-
-
-def start_from_image(net, images: torch.Tensor,
-                     token_mask: torch.Tensor) -> Dict[str, torch.Tensor]:
+def start_from_image(tokenizer, images: torch.Tensor, token_mask: torch.Tensor) -> State:
     """Initial state for inpainting / outpainting / reconstruction.
 
     The image is tokenized; positions of ``token_mask`` become undecided. The first image the
@@ -237,80 +235,105 @@ def start_from_image(net, images: torch.Tensor,
     (the soft vector of a uniform distribution), so none of the masked pixels leak in.
 
     Args:
-        net: The generator (``vqgan`` attribute).
+        tokenizer (VQGANTokenizer): The frozen tokenizer (``encode``, ``decode_mixed``).
         images (Tensor): (B, 3, H, W) RGB in [0, 1].
         token_mask (Tensor): (B, L), 1 = undecided.
 
     Returns:
         dict: ``ids`` (B, L), ``mask`` (B, L) float, ``x`` (B, 3, H, W).
     """
-    _, ids = net.vqgan.encode(images)
+    _, ids = tokenizer.encode(images)
     mask = token_mask.to(images.device).float()
-    return dict(ids=ids, mask=mask, x=decode_tokens(net.vqgan, ids, mask, None))
+    return dict(ids=ids, mask=mask, x=tokenizer.decode_mixed(ids, mask))
 
 
-def generate(net,
-             ids: torch.Tensor,
-             mask: torch.Tensor,
-             x: Optional[torch.Tensor] = None,
-             num_steps: int = 20,
-             schedule: str = 'cosine',
-             choice_temperature: float = 6.0,
-             temperature_strategy: str = 'dynamic',
-             sampling: str = 'categorical',
-             top_p: float = 1.,
+def denoise_step(logits_fn: LogitsFn, tokenizer, state: State, step: int, num_initial: int,
+                 u: torch.Tensor, options: SamplingOptions) -> State:
+    """One alternating denoising step (items 1-5 of the module docstring).
+
+    Args:
+        logits_fn (callable): ``logits_fn(x, ids, mask) -> (B, L, K)`` codebook logits.
+        tokenizer (VQGANTokenizer): The frozen tokenizer (``decode_mixed``).
+        state (dict): ``x`` (B, 3, H, W) current image (None only if every position is
+            undecided), ``ids`` (B, L) current ids (read at decided positions), ``mask`` (B, L),
+            1 = undecided, the same count in every row.
+        step (int): Step index s (0-based).
+        num_initial (int): Undecided count before step 0 (the schedule's 100%).
+        u (Tensor): (B, 2, L) this step's uniforms (:func:`draw_uniforms`).
+        options (SamplingOptions): The run's options.
+
+    Returns:
+        dict: ``logits`` (B, L, K), ``ids`` (B, L) T', ``mask`` (B, L) m', ``x`` (B, 3, H, W) x'.
+    """
+    ids, mask = state['ids'], state['mask']
+    logits = logits_fn(state['x'], ids, mask).float()
+    drawn = sample_ids(logits, u[:, 0], options.sampling, options.top_p)
+    new_ids = torch.where(mask.bool(), drawn, ids)
+
+    num = min(num_undecided_after(step, options.num_steps, num_initial, options.schedule),
+              int(mask.sum(1).max()))
+    tau = options.choice_temperature
+    if options.temperature_strategy == 'dynamic':
+        tau = tau * (1. - (step + 1) / options.num_steps)
+    log_probs = F.log_softmax(logits, dim=-1).gather(-1, new_ids.unsqueeze(-1)).squeeze(-1)
+    new_mask = choose_undecided(log_probs, mask, num, tau, u[:, 1])
+
+    B, L, _ = logits.shape
+    side = int(round(L**0.5))
+    probs = F.softmax(logits, dim=-1).transpose(1, 2).reshape(B, -1, side, side)
+    new_x = tokenizer.decode_mixed(new_ids, new_mask, probs)
+    return dict(logits=logits, ids=new_ids, mask=new_mask, x=new_x)
+
+
+def generate(logits_fn: LogitsFn,
+             tokenizer,
+             state: State,
+             options: SamplingOptions,
              generators: Optional[List[torch.Generator]] = None,
-             callback: Optional[Callable[[int, Dict[str, torch.Tensor]], None]] = None
-             ) -> Dict[str, torch.Tensor]:
+             callback: Optional[Callable[[int, State], None]] = None) -> State:
     """Run the ADDP denoising loop.
 
     Args:
-        net: The generator (``token_logits`` and ``vqgan``), in eval mode.
-        ids (Tensor): (B, L) starting ids; only decided positions are read (and kept exactly).
-        mask (Tensor): (B, L), 1 = undecided. All ones for unconditional generation. Every row
-            must have the same undecided count (the token decoder appends the same number of
-            decided tokens per image).
-        x (Tensor | None): (B, 3, H, W) image read by the first step; may be None when every
-            position is undecided (the first step then skips the pixel encoder).
-        num_steps (int): Denoising steps N. Defaults to 20.
-        schedule (str): ``'cosine'`` or ``'linear'`` mask schedule. Defaults to ``'cosine'``.
-        choice_temperature (float): Gumbel-noise scale of the mask choice. Defaults to 6.0.
-        temperature_strategy (str): ``'dynamic'`` (``tau * (1 - (s+1)/N)``) or ``'static'``.
-        sampling (str): ``'categorical'``, ``'top_p'`` or ``'argmax'``.
-        top_p (float): Nucleus mass for ``'top_p'``. Defaults to 1.0.
+        logits_fn (callable): ``logits_fn(x, ids, mask) -> (B, L, K)`` codebook logits, in eval
+            mode (e.g. ``ADDPGenerator.token_logits``).
+        tokenizer (VQGANTokenizer): The frozen tokenizer (``decode_mixed``).
+        state (dict): The start (:func:`start_unconditional`, :func:`start_from_image`):
+            ``ids`` (B, L) (only decided positions are read, and kept exactly), ``mask`` (B, L),
+            1 = undecided (every row must have the same undecided count: the token decoder
+            appends the same number of decided tokens per image), ``x`` (B, 3, H, W) image read
+            by the first step (None when every position is undecided).
+        options (SamplingOptions): Steps, schedule, temperature, token draw.
         generators (list[torch.Generator], optional): One per image (:func:`make_generators`);
             None uses the global RNG.
-        callback (callable, optional): Called as ``callback(step, state)`` after every step.
+        callback (callable, optional): Called as ``callback(step, state)`` after every step with
+            :func:`denoise_step`'s output.
 
     Returns:
         dict: ``images`` (B, 3, H, W) RGB in [0, 1], ``ids`` (B, L), ``mask`` (B, L) (what
         is still undecided: one position, by the official schedule).
     """
-    check_options(num_steps, schedule, temperature_strategy, sampling, top_p, choice_temperature)
-    mask = mask.float()
+    if not isinstance(options, SamplingOptions):
+        raise TypeError(f'options must be a SamplingOptions, got {type(options).__name__}.')
+    ids, mask, x = state['ids'], state['mask'].float(), state.get('x')
     counts = mask.sum(1)
     if bool((counts != counts[0]).any()):
         raise ValueError('every image of a batch must have the same number of undecided tokens; '
                          'generate images with different masks in separate batches.')
     num_initial = int(counts[0])
-    if x is None and num_initial != mask.shape[1]:
+    B, L = mask.shape
+    if x is None and num_initial != L:
         raise ValueError('an initial image x is needed when some tokens are already decided '
                          '(use start_from_image).')
     if num_initial == 0:  # nothing to generate
-        x = decode_tokens(net.vqgan, ids, mask, None)
-        return dict(images=x.clamp(0, 1), ids=ids, mask=mask)
+        return dict(images=tokenizer.decode_mixed(ids, mask).clamp(0, 1), ids=ids, mask=mask)
 
-    B, L = mask.shape
-    for step in range(num_steps):
+    state = dict(ids=ids, mask=mask, x=x)
+    for step in range(options.num_steps):
         u = draw_uniforms(generators, B, L, mask.device)
-        state = denoise_step(net, x, ids, mask, step, num_steps, num_initial, u,
-                             schedule=schedule, choice_temperature=choice_temperature,
-                             temperature_strategy=temperature_strategy, sampling=sampling,
-                             top_p=top_p)
-        x, ids, mask = state['x'], state['ids'], state['mask']
+        state = denoise_step(logits_fn, tokenizer, state, step, num_initial, u, options)
         if callback is not None:
             callback(step, state)
-    return dict(images=x.clamp(0, 1), ids=ids, mask=mask)
+    return dict(images=state['x'].clamp(0, 1), ids=state['ids'], mask=state['mask'])
 
 
 def pixel_mask_to_tokens(pixel_mask: torch.Tensor, grid: Union[int, Sequence[int]]) -> torch.Tensor:

@@ -3,7 +3,7 @@
 The conformance fixture records steps with argmax and choice temperature 0 only. Here the random
 parts run with given uniforms ``u`` (``u[:, 0]`` draws the tokens, ``u[:, 1]`` the Gumbel noise)
 and the expected result is recomputed in float64 numpy from the official formulas (MAGE/ADDP
-``engine_generate`` / ``mask_by_random_topk``, SPEC 4):
+``engine_generate`` / ``mask_by_random_topk``; docs/method.md §4.3, §4.4):
 
 - tokens: a categorical draw from softmax(logits), here by inverse CDF with ``u[:, 0]``;
 - confidence: ``log p(T')`` at undecided positions, +inf at decided ones, plus
@@ -18,7 +18,8 @@ import pytest
 import torch
 
 from addp_mm.generation import sampling
-from addp_mm.generation.sampling import denoise_step, generate
+from addp_mm.generation.sampling import (SamplingOptions, denoise_step, generate,
+                                         start_unconditional)
 
 
 def official_step(logits, ids, mask, u, step, num_steps, num_initial, tau0, strategy):
@@ -43,17 +44,6 @@ def official_step(logits, ids, mask, u, step, num_steps, num_initial, tau0, stra
     return torch.from_numpy(new_ids), torch.from_numpy(new_mask.astype(np.float32)), tau
 
 
-class FixedLogits(torch.nn.Module):
-    """A stand-in network: given logits, the real VQGAN of the toy generator."""
-
-    def __init__(self, logits, vqgan):
-        super().__init__()
-        self.logits, self.vqgan = logits, vqgan
-
-    def token_logits(self, x, ids, mask):
-        return self.logits
-
-
 @pytest.mark.parametrize('strategy,step,num_steps', [('dynamic', 2, 8), ('dynamic', 4, 8),
                                                     ('static', 1, 4)])
 def test_noisy_step_follows_the_official_formula(toy_generator, strategy, step, num_steps):
@@ -67,11 +57,13 @@ def test_noisy_step_follows_the_official_formula(toy_generator, strategy, step, 
         mask[b, torch.randperm(L, generator=g)[:L - 3]] = 1.
     ids = torch.randint(0, K, (B, L), generator=g)
     u = torch.rand(B, 2, L, generator=g)
-    net = FixedLogits(logits, toy_generator.vqgan)
+    # a stand-in network: given logits; the real VQGAN of the toy generator
+    state = dict(x=torch.rand(B, 3, 64, 64), ids=ids, mask=mask)
+    options = SamplingOptions(num_steps=num_steps, choice_temperature=6.,
+                              temperature_strategy=strategy, sampling='categorical')
     with torch.no_grad():
-        out = denoise_step(net, torch.rand(B, 3, 64, 64), ids, mask, step, num_steps, L - 3, u,
-                           choice_temperature=6., temperature_strategy=strategy,
-                           sampling='categorical')
+        out = denoise_step(lambda x, ids, mask: logits, toy_generator.vqgan, state, step, L - 3,
+                           u, options)
     exp_ids, exp_mask, tau = official_step(logits, ids, mask, u, step, num_steps, L - 3, 6.,
                                            strategy)
     assert tau > 0
@@ -96,13 +88,14 @@ def test_generate_anneals_the_choice_temperature(toy_generator, monkeypatch):
     L = toy_generator.num_tokens
     gens = sampling.make_generators(torch.tensor([1, 2]))
     with torch.no_grad():
-        generate(toy_generator, torch.zeros(2, L, dtype=torch.long), torch.ones(2, L),
-                 num_steps=5, choice_temperature=4.5, generators=gens)
+        generate(toy_generator.token_logits, toy_generator.vqgan, start_unconditional(2, L),
+                 SamplingOptions(num_steps=5, choice_temperature=4.5), generators=gens)
     assert seen == pytest.approx([4.5 * (1 - (s + 1) / 5) for s in range(5)], abs=1e-12)
     seen.clear()
     with torch.no_grad():
-        generate(toy_generator, torch.zeros(2, L, dtype=torch.long), torch.ones(2, L),
-                 num_steps=3, choice_temperature=4.5, temperature_strategy='static',
+        generate(toy_generator.token_logits, toy_generator.vqgan, start_unconditional(2, L),
+                 SamplingOptions(num_steps=3, choice_temperature=4.5,
+                                 temperature_strategy='static'),
                  generators=gens)
     assert seen == [4.5] * 3
 

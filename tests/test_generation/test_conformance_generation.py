@@ -47,15 +47,16 @@ def generator(reference, converted, request):
 
 @pytest.mark.parametrize('step', [1])  # step 0 from its recorded inputs is the chained run's step 0
 def test_denoise_step_matches_official(reference, generator, step):
-    from addp_mm.generation.sampling import denoise_step
+    from addp_mm.generation.sampling import SamplingOptions, denoise_step
     ref = reference.outputs['generation'][f'step{step}']
     cfg = reference.config
     L = ref['mask_in'].shape[1]
     u = torch.rand(ref['mask_in'].shape[0], 2, L)  # unused by argmax and temperature 0
+    options = SamplingOptions(num_steps=cfg['gen_num_iter'], schedule=cfg['gen_schedule'],
+                              choice_temperature=0., sampling='argmax')
+    state = dict(x=ref['x_in'], ids=ref['tokens_in'], mask=ref['mask_in'])
     with torch.no_grad():
-        out = denoise_step(generator, ref['x_in'], ref['tokens_in'], ref['mask_in'], step,
-                           cfg['gen_num_iter'], L, u, schedule=cfg['gen_schedule'],
-                           choice_temperature=0., sampling='argmax')
+        out = denoise_step(generator.token_logits, generator.vqgan, state, step, L, u, options)
     assert_close_rel(out['logits'], ref['logits'], name=f'step{step} logits')
     assert_equal_or_tie(out['ids'], ref['argmax_tokens'], ref['logits'], True,
                         f'step{step} argmax tokens')
@@ -76,7 +77,7 @@ class _Stop(Exception):
 def test_chained_steps_match_official(reference, generator):
     """Our loop from the start: step 0's own outputs (not the recorded inputs) feed step 1, and
     both steps equal the reference (argmax, choice temperature 0)."""
-    from addp_mm.generation.sampling import generate
+    from addp_mm.generation.sampling import SamplingOptions, generate, start_unconditional
     cfg, gen = reference.config, reference.outputs['generation']
     B, L = gen['step0']['mask_in'].shape
     states = {}
@@ -87,9 +88,10 @@ def test_chained_steps_match_official(reference, generator):
             raise _Stop  # two steps are enough; the rest of the loop is not recorded
 
     with torch.no_grad(), pytest.raises(_Stop):
-        generate(generator, torch.zeros(B, L, dtype=torch.long), torch.ones(B, L), x=None,
-                 num_steps=cfg['gen_num_iter'], schedule=cfg['gen_schedule'],
-                 choice_temperature=0., sampling='argmax', callback=record)
+        generate(generator.token_logits, generator.vqgan, start_unconditional(B, L),
+                 SamplingOptions(num_steps=cfg['gen_num_iter'], schedule=cfg['gen_schedule'],
+                                 choice_temperature=0., sampling='argmax'),
+                 callback=record)
     for step in (0, 1):
         ours, ref = states[step], gen[f'step{step}']
         assert_close_rel(ours['logits'], ref['logits'], name=f'chained step{step} logits')

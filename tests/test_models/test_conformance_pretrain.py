@@ -158,7 +158,7 @@ def test_encoder_output(reference, model):
 def test_decoder_logits(reference, model):
     out = reference.outputs
     feats = model.neck(out['encoder_out'], out['vq_tokens'], reference.inputs['mask_t'])
-    logits = model.head(feats, model.neck.token_emb.weight)
+    logits = model.head(feats)  # tied to model.neck.token_emb at build time
     assert_close_rel(logits, out['decoder_logits'], name='decoder_logits')
 
 

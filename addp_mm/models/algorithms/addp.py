@@ -1,4 +1,10 @@
-"""ADDP pre-training (Tian et al., ICLR 2024), read top to bottom."""
+"""ADDP's trainable network and its pre-training (Tian et al., ICLR 2024), read top to bottom.
+
+:class:`ADDPNetwork` is the one network, image + reliable tokens -> token logits; :class:`ADDP`
+(pre-training) and :class:`~addp_mm.generation.ADDPGenerator` (generation, inpainting) are that
+network with their own surroundings, with the same state-dict layout (``backbone.*``, ``neck.*``,
+``head.*``, ``target_generator.vqgan.*``).
+"""
 from typing import Dict, List, Optional, Tuple
 
 import torch
@@ -9,13 +15,77 @@ from mmpretrain.structures import DataSample
 from ..utils.masking import nested_masks, num_masked, training_ratio_grid
 
 
+class ADDPNetwork:
+    """The trainable ADDP network: image x_t + reliable tokens -> token logits.
+
+    A mixin for a module that has built ``backbone`` (:class:`ADDPViT`, the pixel encoder),
+    ``neck`` (:class:`ADDPTokenDecoder`) and ``head`` (:class:`ADDPHead`) as top-level
+    sub-modules; it calls :meth:`tie_head` once after building them. The chain:
+
+    1. the encoder reads the image: (B, 1 + L, D) features;
+    2. the token decoder replaces the masked positions by its mask token and appends the
+       embeddings of the reliable tokens: (B, 1 + L + K, D) features (K reliable tokens);
+    3. the head scores every position against the decoder's token embeddings: logits over the
+       whole vocabulary (codes, class slots, mask id).
+
+    Pre-training scores the result as it is; generation asks for the codebook logits of the grid
+    positions only, and shares the first step's pass (see :meth:`network_logits`).
+    See docs/method.md §3 (pre-training) and §4 (generation).
+    """
+
+    def tie_head(self) -> None:
+        """Give the head the decoder's token embedding (the logits are tied to it)."""
+        self.head.tie_embedding(self.neck.token_emb)
+
+    def network_logits(self,
+                       x: Optional[torch.Tensor],
+                       ids: torch.Tensor,
+                       mask: torch.Tensor,
+                       num_codes: Optional[int] = None,
+                       share_all_masked: bool = False) -> torch.Tensor:
+        """Token logits for (image, ids, mask).
+
+        Args:
+            x (Tensor | None): (B, 3, H, W) image in [0, 1] (the encoder clamps it). None is only
+                valid when every position is masked (the decoder input then does not depend on
+                it, and the encoder is skipped).
+            ids (Tensor): (B, L) z_0 ids, read at unmasked (reliable) positions.
+            mask (Tensor): (B, L), 1 = masked; every row must have the same count.
+            num_codes (int, optional): Score only the L grid positions and keep the first
+                ``num_codes`` vocabulary entries (the codebook): (B, L, num_codes). None (the
+                default) scores every position over the whole vocabulary.
+            share_all_masked (bool): When every position of the batch is masked, skip the
+                encoder and run the decoder once for the whole batch (its input is then the same
+                for every image; the result is expanded). Only for eval mode, where dropout is
+                off. Defaults to False.
+
+        Returns:
+            Tensor: (B, 1 + L + K, vocab) logits, K = unmasked count; or (B, L, num_codes).
+        """
+        B, L = mask.shape
+        shared = share_all_masked and bool(mask.bool().all())
+        if shared:
+            feats = self.neck(None, ids[:1], mask[:1])
+        else:
+            if x is None and not bool(mask.bool().all()):
+                raise ValueError('an image x is needed when some tokens are unmasked (decided).')
+            feats = self.neck(None if x is None else self.backbone(x)[0], ids, mask)
+        if num_codes is None:
+            logits = self.head(feats)
+        else:
+            # the head is per position: score only the grid positions, keep the codebook entries
+            logits = self.head(feats[:, 1:L + 1])[..., :num_codes]
+        return logits.expand(B, -1, -1) if shared else logits
+
+
 @MODELS.register_module()
-class ADDP(BaseSelfSupervisor):
+class ADDP(ADDPNetwork, BaseSelfSupervisor):
     """Alternating Denoising Diffusion Process, pre-training.
 
-    One step: tokenize the image (z_0), draw two nested masks, let the frozen token predictor
-    make the unreliable tokens and the target, decode x_t with the frozen VQGAN, then encode x_t
-    (backbone), decode tokens (neck) and score them against the target (head).
+    One step (:meth:`loss`): tokenize the image (z_0), draw two nested masks, let the frozen
+    token predictor make the unreliable tokens and the target, decode x_t with the frozen VQGAN
+    (:class:`ADDPTargetGenerator`), then run the network (:meth:`network_logits`: encode x_t,
+    decode tokens, score them) and score the logits against the target (``head.loss``).
 
     Args:
         backbone (dict): :class:`ADDPViT` config (the pixel encoder).
@@ -51,10 +121,12 @@ class ADDP(BaseSelfSupervisor):
         self.register_buffer('mask_ratios', ratios, persistent=False)
         self.register_buffer('mask_ratio_probs', probs, persistent=False)
         self.max_step_offset = max_step_offset
+        self.tie_head()
 
     def sample_masks(self, batch_size: int, num_tokens: int,
                      device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Draw (mask_t, mask_next) for a batch: one ratio and offset per batch (SPEC 3.1 2-4).
+        """Draw (mask_t, mask_next) for a batch: one ratio and offset per batch, nested
+        per-sample masks (docs/method.md §3.2, §3.3).
 
         Returns:
             tuple: two (B, L) float masks, 1 = masked, mask_t a subset of mask_next.
@@ -81,11 +153,9 @@ class ADDP(BaseSelfSupervisor):
             mask (Tensor): (B, L), 1 = masked.
 
         Returns:
-            Tensor: (B, 1 + L + K, vocab) logits.
+            Tensor: (B, 1 + L + K, vocab) logits (see :meth:`network_logits`).
         """
-        latent = None if x is None else self.backbone(x)[0]
-        feats = self.neck(latent, ids, mask)
-        return self.head(feats, self.neck.token_emb.weight)
+        return self.network_logits(x, ids, mask)
 
     def loss(self, inputs: List[torch.Tensor], data_samples: List[DataSample],
              **kwargs) -> Dict[str, torch.Tensor]:

@@ -2,6 +2,7 @@
 from typing import Optional
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModule
 from mmpretrain.registry import MODELS
@@ -14,8 +15,13 @@ from ..utils.mlm import MlmLayer
 class ADDPHead(BaseModule):
     """Token logits tied to the decoder's token embedding, and the ADDP training loss.
 
-    Loss (SPEC 3.1 step 8): cross-entropy against the token predictor's distribution ``q`` padded
-    with zeros to the full vocabulary, label smoothing as PyTorch's
+    The word embeddings the logits are tied to belong to the token decoder
+    (``ADDPTokenDecoder.token_emb``); the network hands them over once after building its parts,
+    with :meth:`tie_embedding`. The head keeps a reference without registering it as a
+    sub-module, so the tensor is saved once, under ``neck.token_emb.weight``.
+
+    Loss (docs/method.md §3.7): cross-entropy against the token predictor's distribution ``q``
+    padded with zeros to the full vocabulary, label smoothing as PyTorch's
     ``CrossEntropyLoss(label_smoothing=...)`` for probability targets, averaged over masked positions.
 
     Args:
@@ -41,9 +47,26 @@ class ADDPHead(BaseModule):
         if self.init_cfg is None:
             init_official(self)
 
-    def forward(self, feats: torch.Tensor, word_embeddings: torch.Tensor) -> torch.Tensor:
-        """feats (B, N, in_dims), word_embeddings (vocab, word_dims) -> logits (B, N, vocab)."""
-        return self.mlm_layer(feats, word_embeddings)
+    def tie_embedding(self, embedding: nn.Embedding) -> None:
+        """Tie the logits to ``embedding`` ((vocab, word_dims) weight), not registered here.
+
+        Args:
+            embedding (nn.Embedding): The token decoder's ``token_emb``.
+        """
+        if tuple(embedding.weight.shape) != (self.vocab_size, self.mlm_layer.fc.out_features):
+            raise ValueError(f'the tied embedding is {tuple(embedding.weight.shape)}, the head '
+                             f'expects ({self.vocab_size}, {self.mlm_layer.fc.out_features}) '
+                             '(vocab_size, word_dims).')
+        # object.__setattr__: nn.Module would register it, duplicating its state-dict entry
+        object.__setattr__(self, 'word_embedding', embedding)
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        """feats (B, N, in_dims) -> logits (B, N, vocab), tied to the word embeddings."""
+        embedding = self.__dict__.get('word_embedding')
+        if embedding is None:
+            raise RuntimeError('ADDPHead has no word embeddings: the network calls '
+                               'head.tie_embedding(neck.token_emb) after building its parts.')
+        return self.mlm_layer(feats, embedding.weight)
 
     def loss(self, logits: torch.Tensor, target_probs: torch.Tensor,
              mask: torch.Tensor) -> torch.Tensor:

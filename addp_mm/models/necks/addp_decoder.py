@@ -19,7 +19,8 @@ class ADDPTokenDecoder(BaseModule):
     appended after the 1 + L grid positions. Position embeddings: ``decoder_pos_embed_learned`` at
     unmasked positions (and position 0), ``decoder_pos_mask_embed`` at masked ones, and
     ``decoder_pos_token_embed`` at the appended tokens' grid positions. Then blocks and
-    ``decoder_norm``. The logits are made by the head from these features and :attr:`token_emb`.
+    ``decoder_norm``. The head makes the logits from these features, tied to :attr:`token_emb`
+    (handed to it once at build time by ``ADDPNetwork.tie_head``).
 
     Args:
         embed_dims (int): Encoder width D (also the token-embedding width).
