@@ -25,10 +25,15 @@ import os.path as osp
 import re
 import socket
 import threading
+import warnings
+import zipfile
 from contextlib import suppress
 from typing import List, Optional, Tuple, Union
 
 from mmengine.fileio import LocalBackend, register_backend
+from mmengine.fileio import io as mm_io
+
+from ..utils.checkpoint import load_checkpoint_file
 
 # mmengine's CheckpointHook default ``filename_tmpl`` ('epoch_{}.pth' / 'iter_{}.pth').
 _CKPT_NAME = re.compile(r'^(?:iter|epoch)_(\d+)\.pth$')
@@ -107,7 +112,6 @@ def register_atomic_local_backend() -> None:
     they are rebuilt with the new one.
     """
     register_backend('local', AtomicLocalBackend, force=True, prefixes='')
-    from mmengine.fileio import io as mm_io
     for key, backend in list(mm_io.backend_instances.items()):
         if type(backend) is LocalBackend:
             del mm_io.backend_instances[key]
@@ -127,7 +131,6 @@ def is_complete_checkpoint(path: str) -> bool:
     Returns:
         bool: True if the file exists and is a complete checkpoint archive.
     """
-    import zipfile
     if not osp.isfile(path) or osp.getsize(path) == 0:
         return False
     with open(path, 'rb') as f:
@@ -139,7 +142,6 @@ def is_complete_checkpoint(path: str) -> bool:
                            for name in zf.namelist())
         except (zipfile.BadZipFile, OSError, ValueError):
             return False
-    from addp_mm.utils.checkpoint import load_checkpoint_file
     try:
         load_checkpoint_file(path)
     except Exception:  # any failure to load means it cannot be resumed from
@@ -196,3 +198,33 @@ def find_resumable_checkpoint(work_dir: str) -> Tuple[Optional[str], Optional[st
                 return path, f'{pointer} {problem}; resuming from {path}, the newest complete one.'
     return None, (f'{pointer} {problem} and no complete checkpoint was found in '
                   f'{" or ".join(directories)}; training starts from scratch.')
+
+
+def resolve_auto_resume(cfg) -> Optional[str]:
+    """Make auto-resume skip a missing or incomplete newest checkpoint.
+
+    With ``resume=True`` and no ``load_from``, mmengine resumes from the path in
+    ``<work_dir>/last_checkpoint``. If that file is empty or names a checkpoint that is missing or
+    cut short (a crash while saving), ``load_from`` is set to the newest complete checkpoint in the
+    work directory, or ``resume`` is turned off when there is none
+    (:func:`find_resumable_checkpoint`). Call it after ``work_dir`` is final.
+
+    Args:
+        cfg (Config): The merged config (edited in place).
+
+    Returns:
+        str | None: A note saying what was repaired (also issued as a warning), or None. (With no
+        checkpoint at all, CheckPretrainedKeysHook turns resume off at run time, so mmengine does
+        not log "Auto resumed from the latest checkpoint None".)
+    """
+    if not cfg.get('resume', False) or cfg.get('load_from', None) is not None:
+        return None
+    path, note = find_resumable_checkpoint(cfg.work_dir)
+    if note is None:
+        return None
+    warnings.warn(note)
+    if path is None:
+        cfg.resume = False
+    else:
+        cfg.load_from = path
+    return note

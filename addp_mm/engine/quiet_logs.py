@@ -9,6 +9,9 @@ out, and under which modules, in one INFO line. Nothing else in the log changes.
 import logging
 from typing import List
 
+from mmengine.logging import print_log
+from mmengine.optim.optimizer import default_constructor as dc
+
 _SKIPPED_SUFFIX = ' is skipped since its requires_grad=False'
 _skipped: List[str] = []
 
@@ -27,8 +30,6 @@ def _frozen_summary(names: List[str]) -> str:
 def summarize_frozen_parameter_logs() -> None:
     """Replace mmengine's per-parameter "requires_grad=False" warnings by one summary line
     (idempotent)."""
-    from mmengine.logging import print_log
-    from mmengine.optim.optimizer import default_constructor as dc
     if getattr(dc, '_addp_mm_frozen_summary', False):
         return
     original_print_log = dc.print_log

@@ -26,7 +26,11 @@ from typing import Any, Callable, Dict, Iterator, Optional
 
 import numpy as np
 import torch
+from mmengine.config import Config
+from mmengine.logging import MMLogger
 from torch.utils.data import BatchSampler, DataLoader, Sampler
+
+from ..utils.provenance import differences
 
 #: Key of the extra state in a Runner checkpoint (beside ``meta``, ``state_dict``, ...).
 RESUME_STATE_KEY = 'resume_state'
@@ -151,8 +155,6 @@ def resume_differences(cfg_now, checkpoint: dict) -> Optional[list]:
         list[str] | None: ``field: old -> new`` lines; None when the checkpoint stores no
         readable config (nothing can be compared).
     """
-    from mmengine.config import Config
-    from ..utils.provenance import differences
     text = (checkpoint.get('meta') or {}).get('cfg') if isinstance(checkpoint, dict) else None
     if not isinstance(text, str) or not text.strip():
         return None
@@ -175,7 +177,6 @@ def check_resume_settings(cfg_now, checkpoint: dict, path: Optional[str],
     Raises:
         RuntimeError: Listing the differing settings and how to start fresh instead.
     """
-    from mmengine.logging import MMLogger
     logger = MMLogger.get_current_instance()
     diffs = resume_differences(cfg_now, checkpoint)
     where = path or (f'the latest checkpoint of {work_dir}' if work_dir else 'the checkpoint')

@@ -8,14 +8,19 @@ Example::
     out = inpaint(model, load_image('cat.jpg', 256), pixel_mask=load_mask('hole.png', 256), seed=0)
     save_png(out['images'][0], 'cat_inpainted.png')
 """
+import logging
 import os
 import os.path as osp
 from typing import Dict, Optional, Sequence, Union
 
 import numpy as np
 import torch
+from mmagic.registry import MODELS
+from mmengine.config import Config
+from mmengine.logging import MMLogger
 from PIL import Image
 
+from .generator import ADDPGenerator  # noqa: F401  (registers the model)
 from .sampling import image_seeds, pixel_mask_to_tokens
 
 RANDOM_WEIGHTS = 'random'
@@ -38,10 +43,6 @@ def build_generator(config, checkpoint: Optional[str], device: Union[str, torch.
     Returns:
         ADDPGenerator: In eval mode on ``device``.
     """
-    from mmengine.config import Config
-    from mmagic.registry import MODELS
-
-    from .generator import ADDPGenerator  # noqa: F401  (registers the model)
     cfg = Config.fromfile(config) if isinstance(config, (str, os.PathLike)) else config
     model_cfg = cfg.model.copy()
     model_cfg.update(model_overrides)
@@ -66,8 +67,6 @@ def build_generator(config, checkpoint: Optional[str], device: Union[str, torch.
 def _init_quietly(model) -> None:
     """``model.init_weights()`` without mmengine's per-parameter "initialized by" dump (about
     a thousand INFO lines on the console when no log file is open); warnings still show."""
-    import logging
-    from mmengine.logging import MMLogger
     logger = MMLogger.get_current_instance()
     level = logger.level
     logger.setLevel(logging.WARNING)

@@ -18,9 +18,13 @@ import re
 from typing import List, Optional
 
 from mmengine.dataset import BaseDataset
+from mmengine.dist import is_main_process
 from mmengine.logging import print_log
 from mmagic.evaluation.metrics import FrechetInceptionDistance, InceptionScore
 from mmagic.registry import DATASETS, METRICS
+
+from ..utils.provenance import (canonical_sha256, differences, file_sha256,
+                                write_json_atomic)
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.webp')
 INCEPTION_HELP = (
@@ -91,7 +95,6 @@ def reference_key(dataset, inception_path: str, real_nums: int, real_key: str = 
         modification times; None when the folder does not exist), ``inception_sha256``,
         ``inception_style``, ``preprocessing``, ``real_nums``, ``real_key``.
     """
-    from addp_mm.utils.provenance import canonical_sha256, file_sha256
     listing = _image_listing(getattr(dataset, 'data_root', None))
     real = None if listing is None else dict(count=len(listing),
                                              listing_sha256=canonical_sha256(listing))
@@ -128,7 +131,6 @@ class OfflineFID(FrechetInceptionDistance):
 
     def _check_cached_statistics(self, key: dict, dataloader) -> None:
         """Refuse an ``inception_pkl`` computed from other inputs than ``key`` describes."""
-        from addp_mm.utils.provenance import differences
         key_path = self.inception_pkl + KEY_SUFFIX
         fix = (f'Delete {self.inception_pkl!r} (and {key_path!r}) to recompute it from the current '
                'real images, or set inception_pkl to another path '
@@ -175,8 +177,6 @@ class OfflineFID(FrechetInceptionDistance):
             os.makedirs(osp.dirname(osp.abspath(self.inception_pkl)), exist_ok=True)
         super().prepare(module, dataloader)
         if not cached and osp.isfile(self.inception_pkl):
-            from mmengine.dist import is_main_process
-            from addp_mm.utils.provenance import write_json_atomic
             if is_main_process():
                 write_json_atomic(self.inception_pkl + KEY_SUFFIX, key)
 

@@ -43,7 +43,12 @@ import pathlib
 import pickle
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
+import numpy as np
 import torch
+from mmengine.logging.history_buffer import HistoryBuffer
+from mmengine.runner.checkpoint import CheckpointLoader
+from safetensors.torch import load_file as load_safetensors_file
+from torch._weights_only_unpickler import _get_allowed_globals
 
 _EXTRA_ALLOWED: Optional[Dict[str, Any]] = None
 _SAFETENSORS_SUFFIXES = ('.safetensors', )
@@ -54,10 +59,6 @@ def _extra_allowed_globals() -> Dict[str, Any]:
     inert value types."""
     global _EXTRA_ALLOWED
     if _EXTRA_ALLOWED is None:
-        import numpy as np
-        from mmengine.logging.history_buffer import HistoryBuffer
-        from torch._weights_only_unpickler import _get_allowed_globals
-
         allowed = dict(_get_allowed_globals())
         for obj in torch.serialization.get_safe_globals():
             if isinstance(obj, tuple):
@@ -103,7 +104,6 @@ def _restricted_getattr(obj: Any, name: str) -> Any:
     Only ``getattr(HistoryBuffer, 'min' | 'max' | 'mean' | 'current')`` (mmengine
     ``message_hub``) is allowed; anything else is refused.
     """
-    from mmengine.logging.history_buffer import HistoryBuffer
     if obj is HistoryBuffer and isinstance(name, str) and name in _HISTORY_BUFFER_METHODS:
         return getattr(obj, name)
     raise pickle.UnpicklingError(
@@ -115,7 +115,6 @@ def _numpy_dtype_class(module: str, name: str) -> Any:
     """numpy >= 1.25 pickles dtype classes as ``numpy.dtypes.<X>DType``; None for anything else."""
     if module != 'numpy.dtypes' or not name.endswith('DType'):
         return None
-    import numpy as np
     obj = getattr(getattr(np, 'dtypes', None), name, None)
     if isinstance(obj, type) and issubclass(obj, np.dtype):
         return obj
@@ -284,12 +283,7 @@ def _is_safetensors(filename: str) -> bool:
 
 
 def _load_safetensors(filename: str, map_location) -> Dict[str, torch.Tensor]:
-    try:
-        from safetensors.torch import load_file
-    except ImportError as e:  # pragma: no cover - safetensors is a runtime requirement
-        raise ImportError(f'{filename!r} is a .safetensors file; install `safetensors` '
-                          '(requirements/runtime.txt) to load it.') from e
-    sd = load_file(filename, device='cpu')
+    sd = load_safetensors_file(filename, device='cpu')
     if isinstance(map_location, (str, torch.device)) and str(map_location) != 'cpu':
         sd = {k: v.to(map_location) for k, v in sd.items()}
     return sd
@@ -394,5 +388,4 @@ def register_mmengine_loader() -> None:
     ``mmengine.runner.load_checkpoint``. URL schemes (``http(s)://``, ``open-mmlab://``, ...) keep
     mmengine's loaders and torch's weights-only default.
     """
-    from mmengine.runner.checkpoint import CheckpointLoader
     CheckpointLoader.register_scheme(prefixes='', loader=load_from_local_safe, force=True)

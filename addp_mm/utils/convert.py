@@ -1,6 +1,6 @@
 """Key conversion between the official ADDP release layout and addp_mm's.
 
-Official ``{'model': sd}`` (SPEC 6) -> addp_mm pre-training ``{'state_dict': sd}``:
+Official ``{'model': sd}`` (docs/method.md §8) -> addp_mm pre-training ``{'state_dict': sd}``:
 
 ==================================  ==============================================
 official                            addp_mm (``ADDP`` algorithm)
@@ -21,12 +21,13 @@ Dropped (exist in the release, unused by ADDP): ``decoder_pos_embed``, ``decoder
 ``pos_token_embed``, ``pos_mask_embed``, the predictor's ``patch_embed``, ``pos_embed``,
 ``cls_token``, ``mask_token``, ``decoder_pos_embed``, ``decoder_pred``, ``position_ids``.
 """
+import re
 from typing import Dict, List, Tuple
 
 import torch
+import torch.nn.functional as F
 
-from ..models.utils.transformer import timm_to_mmpretrain_block_key
-from .weights import StateDict, rename_official_blocks
+from .weights import StateDict, rename_official_blocks, timm_to_mmpretrain_block_key
 
 OFFICIAL_UNUSED = ('decoder_pos_embed', 'decoder_pred.weight', 'decoder_pred.bias',
                    'pos_token_embed', 'pos_mask_embed')
@@ -146,7 +147,6 @@ _MMPRETRAIN_TO_TIMM = (
 
 def mmpretrain_to_timm_key(key: str) -> str:
     """``layers.3.ffn.layers.0.0.weight`` -> ``blocks.3.mlp.fc1.weight`` (backbone-relative)."""
-    import re
     for pattern, repl in _MMPRETRAIN_TO_TIMM:
         new, n = re.subn(pattern, repl, key)
         if n:
@@ -169,7 +169,6 @@ def backbone_geometry(bb: StateDict) -> Dict[str, int]:
 def resize_pos_embed_grid(pos_embed: torch.Tensor, new_side: int) -> torch.Tensor:
     """Bicubic resize of a ``(1, 1 + s*s, D)`` position embedding to ``(1, 1 + n*n, D)``; the class
     entry is kept as it is (mmpretrain's ``resize_pos_embed`` with one extra token)."""
-    import torch.nn.functional as F
     cls, grid = pos_embed[:, :1], pos_embed[:, 1:]
     side = int(round(grid.shape[1]**0.5))
     if side == new_side:

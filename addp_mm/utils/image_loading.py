@@ -9,17 +9,15 @@ mmdet and mmseg pipelines) so that such errors say which file and how large it i
 """
 import os
 
+from mmcv.transforms import LoadImageFromFile
+
 
 class UnreadableImageError(RuntimeError):
     """An image file that cannot be read or decoded (the message names it)."""
 
 
 def name_unreadable_images() -> None:
-    """Wrap mmcv's ``LoadImageFromFile.transform`` (idempotent; nothing if mmcv is missing)."""
-    try:
-        from mmcv.transforms import LoadImageFromFile
-    except ImportError:  # pragma: no cover
-        return
+    """Wrap mmcv's ``LoadImageFromFile.transform`` (idempotent)."""
     if getattr(LoadImageFromFile.transform, '_addp_mm_named', False):
         return
     original = LoadImageFromFile.transform

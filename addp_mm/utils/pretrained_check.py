@@ -15,7 +15,9 @@ tensors when none is trainable, e.g. an mmagic generator): trainable tensors loa
 ``pos_embed``), and left at init (missing), plus file tensors no backbone tensor took
 (unexpected). The check fails if any trainable backbone tensor is left at init.
 """
+import argparse
 import copy
+import importlib
 import os
 import os.path as osp
 import random
@@ -27,6 +29,10 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 import torch.nn as nn
+from mmengine.config import Config, DictAction
+from mmengine.registry import MODELS, DefaultScope
+from mmengine.runner.checkpoint import load_checkpoint
+from safetensors.torch import save_file
 
 from .checkpoint import LegacyObject, load_checkpoint_file
 from .weights import extract_state_dict
@@ -122,7 +128,6 @@ def _write_shifted(checkpoint: str, tmpdir: str) -> str:
     path = osp.join(tmpdir, 'shifted_' + osp.basename(checkpoint))
     ckpt = load_checkpoint_file(checkpoint)
     if checkpoint.endswith('.safetensors'):
-        from safetensors.torch import save_file
         save_file({k: v.contiguous() for k, v in _shifted(ckpt).items()}, path)
     else:
         torch.save(_shifted(ckpt), path)
@@ -138,8 +143,6 @@ def _seed_all(seed: int = 0) -> None:
 def build_with_weights(cfg) -> nn.Module:
     """Build ``cfg.model`` in the config's scope, run ``init_weights`` and, for ``load_from``, load
     that file as the Runner does (``strict=False``, leading ``module.`` stripped)."""
-    from mmengine.registry import MODELS, DefaultScope
-    from mmengine.runner.checkpoint import load_checkpoint
     _seed_all(0)
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope', None)):
         model_cfg = copy.deepcopy(cfg.model)
@@ -325,11 +328,9 @@ def check_config(config: Union[str, Any], checkpoint: Union[str, os.PathLike],
     Returns:
         CheckReport: ``.ok`` is False if a trainable backbone tensor stays at its initial value.
     """
-    from mmengine.config import Config, DictAction
     if isinstance(config, (str, os.PathLike)):
         config = Config.fromfile(resolve_config_path(os.fspath(config)))
     if cfg_options:
-        import argparse
         parser = argparse.ArgumentParser()
         parser.add_argument('--o', nargs='+', action=DictAction)
         config.merge_from_dict(parser.parse_args(['--o', *cfg_options]).o)
@@ -341,7 +342,6 @@ def resolve_config_path(config: str) -> str:
     other paths unchanged."""
     if '::' not in config or osp.isfile(config):
         return config
-    import importlib
     pkg, rel = config.split('::', 1)
     root = osp.join(osp.dirname(importlib.import_module(pkg).__file__), '.mim', 'configs')
     path = osp.join(root, rel)

@@ -5,10 +5,21 @@ each config imports what it needs through ``custom_imports`` and picks its regis
 ``default_scope``.
 """
 import datetime
+import difflib
+import inspect
 import os
 import os.path as osp
 import warnings
 from typing import List, Optional
+
+import torch.distributed as torch_dist
+from mmengine.device import (is_cuda_available, is_mlu_available, is_musa_available,
+                             is_npu_available)
+from mmengine.registry import MODEL_WRAPPERS
+from mmengine.runner import Runner
+from torch.nn.parallel import DistributedDataParallel
+
+from .device import EMULATED_BF16_HINT, cpu_has_native_bf16
 
 # Keys only AmpOptimWrapper understands (OptimWrapper would reject them; AutocastOptimWrapper takes
 # `dtype` only, which setup_amp sets itself).
@@ -18,8 +29,6 @@ _LOADER_FIELDS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
 def amp_device_available() -> bool:
     """Whether ``AmpOptimWrapper`` can be built here (it asserts a CUDA/NPU/MLU/MUSA device)."""
-    from mmengine.device import (is_cuda_available, is_mlu_available, is_musa_available,
-                                 is_npu_available)
     return (is_cuda_available() or is_npu_available() or is_mlu_available()
             or is_musa_available())
 
@@ -85,7 +94,6 @@ def setup_amp(cfg, enable: bool) -> None:
         elif kind == 'AmpOptimWrapper' or (enable and kind == 'OptimWrapper'):
             what = '--amp was given' if kind == 'OptimWrapper' else \
                 'the config uses AmpOptimWrapper'
-            from .device import EMULATED_BF16_HINT, cpu_has_native_bf16
             slow = '' if cpu_has_native_bf16() else f' Note: {EMULATED_BF16_HINT}.'
             warnings.warn(f'{what}, but AmpOptimWrapper (fp16 with loss scaling) needs a GPU and '
                           'none is available: training with bfloat16 autocast on the CPU '
@@ -100,37 +108,6 @@ def setup_amp(cfg, enable: bool) -> None:
             # OptimWrapper would reject the AMP-only keys.
             for key in _AMP_ONLY_KEYS:
                 wrapper.pop(key, None)
-
-
-def resolve_auto_resume(cfg) -> Optional[str]:
-    """Make auto-resume skip a missing or incomplete newest checkpoint.
-
-    With ``resume=True`` and no ``load_from``, mmengine resumes from the path in
-    ``<work_dir>/last_checkpoint``. If that file is empty or names a checkpoint that is missing or
-    cut short (a crash while saving), ``load_from`` is set to the newest complete checkpoint in the
-    work directory, or ``resume`` is turned off when there is none
-    (:func:`addp_mm.engine.fileio.find_resumable_checkpoint`). Call it after ``work_dir`` is final.
-
-    Args:
-        cfg (Config): The merged config (edited in place).
-
-    Returns:
-        str | None: A note saying what was repaired (also issued as a warning), or None. (With no
-        checkpoint at all, CheckPretrainedKeysHook turns resume off at run time, so mmengine does
-        not log "Auto resumed from the latest checkpoint None".)
-    """
-    if not cfg.get('resume', False) or cfg.get('load_from', None) is not None:
-        return None
-    from addp_mm.engine.fileio import find_resumable_checkpoint
-    path, note = find_resumable_checkpoint(cfg.work_dir)
-    if note is None:
-        return None
-    warnings.warn(note)
-    if path is None:
-        cfg.resume = False
-    else:
-        cfg.load_from = path
-    return note
 
 
 def add_fault_tolerance_hook(cfg) -> bool:
@@ -213,8 +190,6 @@ def setup_cpu_distributed(cfg) -> None:
                       f'{dist_cfg.get("backend", "nccl")!r}.')
         dist_cfg['backend'] = 'gloo'
 
-    from mmengine.registry import MODEL_WRAPPERS
-    from torch.nn.parallel import DistributedDataParallel
     wrapper_cfg = cfg.get('model_wrapper_cfg', None)
     if wrapper_cfg is None:
         # What Runner.wrap_model builds by default, minus the GPU device ids.
@@ -226,7 +201,6 @@ def setup_cpu_distributed(cfg) -> None:
         if isinstance(wrapper_cls, type) and issubclass(wrapper_cls, DistributedDataParallel):
             wrapper_cfg.setdefault('device_ids', None)
 
-    import torch.distributed as torch_dist
     if not torch_dist.is_initialized():
         kwargs = {}
         if dist_cfg.get('timeout', None) is not None:
@@ -278,9 +252,6 @@ def check_cfg_options(cfg, options: Optional[dict]) -> List[str]:
     """
     if not options:
         return []
-    import difflib
-    import inspect
-    from mmengine.runner import Runner
     known = set(cfg.keys()) | set(_KNOWN_TOP_LEVEL)
     known |= {p for p in inspect.signature(Runner.__init__).parameters if p != 'self'}
     notes = []

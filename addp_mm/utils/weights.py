@@ -1,14 +1,51 @@
-"""Reading weights from the official and addp_mm checkpoint layouts into modules, strictly."""
+"""Reading weights from the official and addp_mm checkpoint layouts into modules, strictly.
+
+Key renaming here is data only (names of tensors), so the bottom layer ``addp_mm.utils`` needs no
+model code to convert a file.
+"""
+import re
 from typing import Callable, Dict, Iterable, Optional
 
 import torch
 import torch.nn as nn
 from mmengine.logging import MMLogger
 
-from ..models.utils.transformer import timm_to_mmpretrain_block_key
-from .checkpoint import load_checkpoint_file
+from .checkpoint import LegacyObject, load_checkpoint_file
 
 StateDict = Dict[str, torch.Tensor]
+
+# official (timm) block parameter names -> ours (= mmpretrain VisionTransformer's, and those of
+# addp_mm.models.utils.transformer.TransformerBlock)
+_TIMM_BLOCK_RENAMES = (
+    ('.norm1.', '.ln1.'),
+    ('.norm2.', '.ln2.'),
+    ('.mlp.fc1.', '.ffn.layers.0.0.'),
+    ('.mlp.fc2.', '.ffn.layers.1.'),
+)
+
+
+def timm_to_mmpretrain_block_key(key: str, src_prefix: str = 'blocks.',
+                                 dst_prefix: str = 'layers.') -> Optional[str]:
+    """Rename one block parameter from the official layout to ours.
+
+    Args:
+        key (str): e.g. ``'blocks.3.mlp.fc1.weight'``.
+        src_prefix (str): Prefix of the block list in the official file.
+        dst_prefix (str): Prefix of the block list in ours.
+
+    Returns:
+        str | None: e.g. ``'layers.3.ffn.layers.0.0.weight'``, or None if ``key`` is not a block
+        key.
+    """
+    m = re.match(rf'^{re.escape(src_prefix)}(\d+)(\..*)$', key)
+    if m is None:
+        return None
+    rest = m.group(2)
+    for old, new in _TIMM_BLOCK_RENAMES:
+        if rest.startswith(old):
+            rest = new + rest[len(old):]
+            break
+    return f'{dst_prefix}{m.group(1)}{rest}'
 
 
 def extract_state_dict(ckpt: object, filename: str = '<checkpoint>') -> StateDict:
@@ -19,7 +56,6 @@ def extract_state_dict(ckpt: object, filename: str = '<checkpoint>') -> StateDic
     beside it), raw state dicts and ``.safetensors`` contents (see
     :func:`~addp_mm.utils.checkpoint.load_checkpoint_file`).
     """
-    from .checkpoint import LegacyObject
     if isinstance(ckpt, dict):
         for key in ('state_dict', 'model'):
             if key in ckpt and isinstance(ckpt[key], LegacyObject):
@@ -69,7 +105,8 @@ def load_strict(module: nn.Module, sd: StateDict, name: str, source: str) -> Non
     missing = [k for k in own if k not in sd]
     if missing:
         raise KeyError(f'{source} does not hold the weights of the {name}: {len(missing)} of '
-                       f'{len(own)} tensors are missing (first: {missing[:5]}). Check that the file '
+                       f'{len(own)} tensors are missing (first: {missing[:5]}). Check that the '
+                       'file '
                        'is the right checkpoint for this field of the config.')
     wrong = [f'{k}: file {tuple(sd[k].shape)} vs model {tuple(v.shape)}' for k, v in own.items()
              if sd[k].shape != v.shape]

@@ -1,10 +1,10 @@
 """Fail fast when a run does not load what its model needs.
 
 mmengine's ``PretrainedInit`` and ``load_from`` load with ``strict=False`` and only log missing
-keys (openmmlab-notes 1.5, Appendix C.2), so a wrong checkpoint, prefix or an unconverted official
-file silently trains from random weights; and auto-resume continues whatever run is in the work
-directory, even one made with other data. :class:`CheckPretrainedKeysHook` stops such runs
-before the first iteration:
+keys (mmengine's ``load_state_dict`` warns and goes on), so a wrong checkpoint, prefix or an
+unconverted official file silently trains from random weights; and auto-resume continues whatever
+run is in the work directory, even one made with other data. :class:`CheckPretrainedKeysHook`
+stops such runs before the first iteration:
 
 * :func:`check_pretrained_keys` re-reads each ``Pretrained`` source the way ``PretrainedInit``
   does and compares its keys with the module's;
@@ -28,6 +28,7 @@ from mmengine.model import BaseModule, is_model_wrapper
 from mmengine.registry import HOOKS
 
 from ...utils.checkpoint import load_checkpoint_file
+from ..resume import check_resume_settings
 
 CONVERTER = 'tools/model_converters/convert_addp.py'
 CONVERT_HINT = ('For ADDP weights make the file with tools/model_converters/convert_addp.py SRC '
@@ -310,7 +311,6 @@ class CheckPretrainedKeysHook(Hook):
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         if getattr(runner, '_resume', False):
             if self.check_resume:
-                from ..resume import check_resume_settings
                 check_resume_settings(runner.cfg, checkpoint, runner._load_from, runner.work_dir)
         elif self.check_load_from and not getattr(model, 'checks_loaded_keys', False):
             check_load_from_keys(model, checkpoint, runner._load_from, self.allowed_missing)

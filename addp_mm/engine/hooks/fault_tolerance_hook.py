@@ -19,6 +19,7 @@ from mmengine.dist import all_gather_object, all_reduce, barrier, get_dist_info,
 from mmengine.hooks import CheckpointHook, Hook
 from mmengine.registry import HOOKS
 from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
+from mmengine.runner.loops import _InfiniteDataloaderIterator
 
 from ..fileio import atomic_write, find_resumable_checkpoint
 from ..resume import (RESUME_STATE_KEY, SkipSampler, base_sampler, capture_rng_state,
@@ -78,7 +79,6 @@ class _FastForwardIterator:
     """
 
     def __init__(self, dataloader, swallow: int) -> None:
-        from mmengine.runner.loops import _InfiniteDataloaderIterator
         self._make = functools.partial(_InfiniteDataloaderIterator, dataloader)
         self.pending = int(swallow)
         self._iterator = None

@@ -2,9 +2,9 @@
 
 One constructor for classification (mmpretrain ``ImageClassifier``), detection (mmdet
 ``TwoStageDetector`` e.g. ``MaskRCNN``) and segmentation (mmseg ``EncoderDecoder``). The framework
-constructors each cover only part of that (openmmlab-notes 1.6, 3.3, Appendix C.4): mmpretrain's
-needs ``model.get_layer_depth`` (detectors and segmentors lack it), mmdet core's is ConvNeXt-only,
-ViTDet's expects ``.blocks.`` names and mmseg's checks the backbone class name for 'BEiT'/'MAE'.
+constructors each cover only part of that: mmpretrain's needs ``model.get_layer_depth`` (detectors
+and segmentors lack it), mmdet core's is ConvNeXt-only, ViTDet's expects ``.blocks.`` names and
+mmseg's checks the backbone class name for 'BEiT'/'MAE'.
 
 It is registered in mmengine's root ``OPTIM_WRAPPER_CONSTRUCTORS``. The registries of mmpretrain,
 mmdet and mmseg are children of it, and an unprefixed lookup falls back from the current scope to
@@ -51,10 +51,11 @@ class ADDPLayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     ``rate ** (max_id - layer_id - 1)``).
 
     The layer id of a backbone parameter comes from ``model.backbone.get_layer_depth(name,
-    'backbone.')`` when the backbone has it (mmpretrain ``VisionTransformer``, ``ViTSAM``, addp_mm
-    ``ADDPViT``), and is otherwise read from the parameter name as above (mmseg ``MAE``/``BEiT``,
-    window-attention ViTs with ``layers.N`` naming). A model without a ``backbone`` attribute is
-    treated as the backbone itself.
+    'backbone.')`` when the backbone has it (mmpretrain ``VisionTransformer``, ``ViTSAM``, and
+    addp_mm's ``ADDPViT`` and ``ADDPViTDet``, which inherit ``VisionTransformer``'s), and only
+    otherwise is read from the parameter name as above (a fallback for backbones without it:
+    mmseg ``MAE``/``BEiT``, window-attention ViTs with ``layers.N`` naming). A model without a
+    ``backbone`` attribute is treated as the backbone itself.
 
     No weight decay for 1-D parameters (biases, norm weights), for ``*.bias`` and for the parameters
     named in ``no_decay_names``. Parameters with ``requires_grad=False`` are left out of the

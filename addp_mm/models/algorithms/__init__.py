@@ -1,5 +1,5 @@
 from .addp import ADDP
 from .mage import MAGE
-from .vqgan_trainer import SubmoduleOptimWrapperConstructor, VQGANTrainer
+from .vqgan_trainer import VQGANTrainer
 
-__all__ = ['ADDP', 'MAGE', 'VQGANTrainer', 'SubmoduleOptimWrapperConstructor']
+__all__ = ['ADDP', 'MAGE', 'VQGANTrainer']

@@ -30,7 +30,7 @@ def truncated_normal(mu: float, std: float, low: float, high: float,
 
 @MODELS.register_module()
 class MAGE(BaseSelfSupervisor):
-    """MAGE pre-training of a :class:`~addp_mm.models.tokenizers.MAGEViT` on VQ tokens.
+    """MAGE pre-training of a :class:`~addp_mm.models.backbones.MAGEViT` on VQ tokens.
 
     One step (as the official ``models_mage.py``):
 

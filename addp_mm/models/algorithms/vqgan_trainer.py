@@ -12,8 +12,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine import dist
 from mmengine.model import BaseModel
-from mmengine.optim import DefaultOptimWrapperConstructor, OptimWrapper, OptimWrapperDict
-from mmpretrain.registry import MODELS, OPTIM_WRAPPER_CONSTRUCTORS
+from mmengine.optim import OptimWrapper, OptimWrapperDict
+from mmpretrain.registry import MODELS
 
 from ..losses.adversarial import hinge_d_loss, hinge_g_loss
 
@@ -115,7 +115,8 @@ class VQGANTrainer(BaseModel):
     loads.
 
     With a discriminator, ``optim_wrapper`` must be an :class:`OptimWrapperDict` with ``vqgan``
-    and ``discriminator`` entries (``constructor='SubmoduleOptimWrapperConstructor'``).
+    and ``discriminator`` entries (``constructor='SubmoduleOptimWrapperConstructor'``,
+    :class:`~addp_mm.engine.optimizers.SubmoduleOptimWrapperConstructor`).
 
     Args:
         vqgan (dict): Config of the :class:`VQGAN` network.
@@ -285,37 +286,3 @@ class VQGANTrainer(BaseModel):
             # taming-transformers' codebook init; irrelevant with init_codebook_from_data
             n = self.vqgan.n_embed
             nn.init.uniform_(self.vqgan.codebook, -1. / n, 1. / n)
-
-
-@OPTIM_WRAPPER_CONSTRUCTORS.register_module()
-class SubmoduleOptimWrapperConstructor:
-    """One optimizer wrapper per named sub-module, as an :class:`OptimWrapperDict`.
-
-    ``optim_wrapper = dict(constructor='SubmoduleOptimWrapperConstructor',
-    vqgan=dict(type='OptimWrapper', optimizer=...), discriminator=dict(...))``: each key names an
-    attribute of the model, and its value is an ordinary optimizer-wrapper config (with an optional
-    ``paramwise_cfg``) built by mmengine's default constructor for that sub-module.
-
-    Args:
-        optim_wrapper_cfg (dict): ``{submodule name: optimizer wrapper config}``.
-        paramwise_cfg (dict, optional): Must be None (give it per sub-module).
-    """
-
-    def __init__(self, optim_wrapper_cfg: dict, paramwise_cfg: Optional[dict] = None) -> None:
-        if paramwise_cfg is not None:
-            raise ValueError('SubmoduleOptimWrapperConstructor: put paramwise_cfg inside each '
-                             'sub-module entry of optim_wrapper.')
-        self.cfgs = optim_wrapper_cfg
-
-    def __call__(self, model: nn.Module) -> OptimWrapperDict:
-        model = getattr(model, 'module', model)
-        wrappers = {}
-        for name, cfg in self.cfgs.items():
-            sub = getattr(model, name, None)
-            if not isinstance(sub, nn.Module):
-                raise ValueError(f'optim_wrapper has an entry {name!r}, but the model has no '
-                                 f'sub-module of that name.')
-            cfg = dict(cfg)
-            paramwise = cfg.pop('paramwise_cfg', None)
-            wrappers[name] = DefaultOptimWrapperConstructor(cfg, paramwise)(sub)
-        return OptimWrapperDict(**wrappers)

@@ -7,6 +7,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 
+from ...utils.checkpoint import load_checkpoint_file
+from ...utils.weights import extract_state_dict, load_strict
 from ..utils.frozen import FrozenMixin
 
 # torchvision's VGG-16 "D" layout; 'M' = 2x2 max-pool. Layer indices match torchvision's
@@ -52,8 +54,6 @@ class VGGPerceptualLoss(FrozenMixin, nn.Module):
 
     def __init__(self, vgg_checkpoint: str, lpips_checkpoint: Optional[str] = None) -> None:
         super().__init__()
-        from ...utils.checkpoint import load_checkpoint_file
-        from ...utils.weights import extract_state_dict, load_strict
         for path, what in ((vgg_checkpoint, 'VGG-16 weights (torchvision vgg16-397923af.pth)'),
                            (lpips_checkpoint, 'LPIPS linear weights (lpips/weights/v0.1/vgg.pth)')):
             if path is not None and not osp.isfile(path):

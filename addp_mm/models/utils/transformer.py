@@ -4,11 +4,8 @@ The ADDP pixel encoder, the ADDP token decoder and the frozen MAGE token predict
 pre-norm block (LayerNorm eps 1e-6, qkv bias, 4x MLP with GELU, dropout in attention and MLP). The
 parameter names follow mmpretrain's ``VisionTransformer`` (``ln1``, ``attn.qkv``, ``attn.proj``,
 ``ln2``, ``ffn.layers.0.0``, ``ffn.layers.1``) so encoder weights drop into it unchanged; the official
-(timm) names are mapped by :func:`timm_to_mmpretrain_block_key`.
+(timm) names are mapped by :func:`addp_mm.utils.weights.timm_to_mmpretrain_block_key`.
 """
-import re
-from typing import Optional
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -157,34 +154,3 @@ class TransformerBlock(nn.Module):
         x = x + self.drop_path(self.attn(self.ln1(x)))
         return x + self.drop_path(self.ffn(self.ln2(x)))
 
-
-# official (timm) block parameter names -> ours (= mmpretrain VisionTransformer's)
-_TIMM_BLOCK_RENAMES = (
-    ('.norm1.', '.ln1.'),
-    ('.norm2.', '.ln2.'),
-    ('.mlp.fc1.', '.ffn.layers.0.0.'),
-    ('.mlp.fc2.', '.ffn.layers.1.'),
-)
-
-
-def timm_to_mmpretrain_block_key(key: str, src_prefix: str = 'blocks.',
-                                 dst_prefix: str = 'layers.') -> Optional[str]:
-    """Rename one block parameter from the official layout to ours.
-
-    Args:
-        key (str): e.g. ``'blocks.3.mlp.fc1.weight'``.
-        src_prefix (str): Prefix of the block list in the official file.
-        dst_prefix (str): Prefix of the block list in ours.
-
-    Returns:
-        str | None: e.g. ``'layers.3.ffn.layers.0.0.weight'``, or None if ``key`` is not a block key.
-    """
-    m = re.match(rf'^{re.escape(src_prefix)}(\d+)(\..*)$', key)
-    if m is None:
-        return None
-    rest = m.group(2)
-    for old, new in _TIMM_BLOCK_RENAMES:
-        if rest.startswith(old):
-            rest = new + rest[len(old):]
-            break
-    return f'{dst_prefix}{m.group(1)}{rest}'
