@@ -7,9 +7,11 @@ the absolute position embedding of the pre-training grid is interpolated to the 
 class token is dropped. The last feature map (stride 16) feeds a simple feature pyramid
 (:class:`~addp_mm.det.simple_fpn.SimpleFeaturePyramid`).
 
-Parameter names are those of mmpretrain's ``VisionTransformer`` (and of :class:`addp_mm.ADDPViT`),
-so the ``backbone.*`` file written by ``tools/model_converters/convert_addp.py --backbone-only``
-loads with no missing key.
+:class:`ADDPViTDet` is :class:`~addp_mm.models.backbones.ADDPViT` (itself mmpretrain's
+``VisionTransformer``) with window blocks and without class token, pre-norm and final norm: the
+stem, the size parsing, the initialisation, the parameter names and the layer numbering of
+layer-wise lr decay are ADDPViT's, so the ``backbone.*`` file written by
+``tools/model_converters/convert_addp.py --backbone-only`` loads with no missing key.
 """
 import math
 from typing import Optional, Sequence, Tuple, Union
@@ -20,12 +22,11 @@ import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 from mmdet.registry import MODELS
 from mmengine.logging import MMLogger
-from mmengine.model import BaseModule
 from mmpretrain.models.utils import resize_pos_embed
 
-from ..models.backbones.addp_vit import PatchEmbed, resolve_arch
-from ..models.utils.init import init_official, init_patch_embed
+from ..models.backbones.addp_vit import ADDPViT
 from ..models.utils.transformer import TransformerBlock
+
 
 def window_partition(x: torch.Tensor, window_size: int) -> Tuple[torch.Tensor, Tuple[int, int]]:
     """Split a token map into non-overlapping windows, zero-padding the bottom/right edges.
@@ -113,13 +114,13 @@ class WindowTransformerBlock(TransformerBlock):
 
 
 @MODELS.register_module()
-class ADDPViTDet(BaseModule):
+class ADDPViTDet(ADDPViT):
     """The ADDP ViT encoder as a ViTDet backbone: window + global attention, no class token.
 
     ``x -> patch embed (stride p) -> + pos_embed (pre-training grid, bicubic-resized to the input
     grid, class entry dropped) -> blocks -> (B, D, H/p, W/p)``. There is no pre-norm and no final
-    norm: the official ADDP fine-tuning drops both (SPEC 5), and ViTDet feeds the last block's
-    output to the pyramid.
+    norm: the official ADDP fine-tuning drops both (docs/method.md §6), and ViTDet feeds the last
+    block's output to the pyramid.
 
     Args:
         arch (str | dict): ``'base'``, ``'large'``, ``'tiny'`` or a dict with ``embed_dims``,
@@ -146,6 +147,7 @@ class ADDPViTDet(BaseModule):
             ``CheckPretrainedKeysHook``, which fails training if a tensor was missing). None:
             random (official ADDP) initialisation.
     """
+    layer_type = WindowTransformerBlock
 
     def __init__(self,
                  arch: Union[str, dict] = 'base',
@@ -159,49 +161,35 @@ class ADDPViTDet(BaseModule):
                  out_indices: Sequence[int] = (-1, ),
                  with_cp: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
-        arch = resolve_arch(arch)
         if pretrain_img_size % patch_size:
             raise ValueError(f'pretrain_img_size {pretrain_img_size} must be divisible by '
                              f'patch_size {patch_size}.')
-        self.embed_dims = D = arch['embed_dims']
-        self.num_layers = arch['num_layers']
-        self.patch_size = patch_size
-        self.pretrain_grid = (pretrain_img_size // patch_size, ) * 2
-        self.with_cp = with_cp
-
+        num_layers = self.parse_arch(arch)['num_layers']
         if global_attn_indexes is None:
-            global_attn_indexes = [i for i in ((k + 1) * self.num_layers // 4 - 1 for k in range(4))
+            global_attn_indexes = [i for i in ((k + 1) * num_layers // 4 - 1 for k in range(4))
                                    if i >= 0]
         for name, idx in (('global_attn_indexes', global_attn_indexes),
                           ('out_indices', out_indices)):
-            if any(not -self.num_layers <= i < self.num_layers for i in idx):
-                raise ValueError(f'{name} {list(idx)} out of range for {self.num_layers} blocks.')
-        global_attn_indexes = [i % self.num_layers for i in global_attn_indexes]
-        out_indices = [i % self.num_layers for i in out_indices]
-        self.global_attn_indexes = sorted(set(global_attn_indexes))
-        self.out_indices = sorted(set(out_indices))
-
-        self.patch_embed = PatchEmbed(in_channels, D, patch_size)
-        # The class entry is kept only so the pre-trained tensor loads as it is; it is unused.
-        self.pos_embed = nn.Parameter(torch.zeros(1, 1 + self.pretrain_grid[0]**2, D))
-        dpr = [drop_path_rate * i / max(self.num_layers - 1, 1) for i in range(self.num_layers)]
-        self.layers = nn.ModuleList(
-            WindowTransformerBlock(
-                D, arch['num_heads'],
-                window_size=0 if i in self.global_attn_indexes else window_size,
-                mlp_ratio=mlp_ratio, drop_path_rate=dpr[i]) for i in range(self.num_layers))
+            if any(not -num_layers <= i < num_layers for i in idx):
+                raise ValueError(f'{name} {list(idx)} out of range for {num_layers} blocks.')
+        global_attn_indexes = sorted({i % num_layers for i in global_attn_indexes})
+        # ViTDet's linear stochastic depth (Python floats, not ADDPViT's float32 linspace)
+        dpr = [drop_path_rate * i / max(num_layers - 1, 1) for i in range(num_layers)]
+        layer_cfgs = [
+            dict(window_size=0 if i in global_attn_indexes else window_size, drop_path_rate=dpr[i])
+            for i in range(num_layers)
+        ]
+        # The class entry of pos_embed is kept only so the pre-trained tensor loads as it is; it
+        # is unused.
+        super().__init__(arch=arch, img_size=pretrain_img_size, patch_size=patch_size,
+                         in_channels=in_channels, mlp_ratio=mlp_ratio, drop_rate=0.,
+                         normalize_input=False, with_cls_token=False, pre_norm=False,
+                         final_norm=False, layer_cfgs=layer_cfgs, init_cfg=init_cfg)
+        self.pretrain_grid = (pretrain_img_size // patch_size, ) * 2
+        self.with_cp = with_cp
+        self.global_attn_indexes = global_attn_indexes
+        self.out_indices = sorted({i % num_layers for i in out_indices})
         self._register_load_state_dict_pre_hook(self._resize_pos_embed_on_load)
-
-    def init_weights(self) -> None:
-        """Random (official ADDP) initialisation, or ``init_cfg`` (e.g. ``Pretrained``)."""
-        if self.init_cfg is not None:
-            super().init_weights()
-            return
-        init_official(self)
-        nn.init.normal_(self.pos_embed, std=.02)
-        init_patch_embed(self.patch_embed.projection)  # bias: PyTorch's default, as official
-        self._is_init = True
 
     def _resize_pos_embed_on_load(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
         """Load-state-dict pre-hook: a square-grid ``pos_embed`` of another pre-training size
@@ -233,8 +221,7 @@ class ADDPViTDet(BaseModule):
                              f'{self.patch_size}; pad the batch (e.g. data_preprocessor '
                              'pad_size_divisor=32 or BatchFixedSizePad).')
         B = x.shape[0]
-        hw = (x.shape[-2] // self.patch_size, x.shape[-1] // self.patch_size)
-        x = self.patch_embed(x)  # (B, H*W, D)
+        x, hw = self.embed(x)  # (B, H*W, D), (H/p, W/p)
         # Bicubic resize of the pre-training grid at every forward, as ViTDet (the tensor keeps
         # its checkpoint shape, and the same module serves any input size).
         pos = resize_pos_embed(self.pos_embed, self.pretrain_grid, hw, mode='bicubic',
@@ -249,22 +236,3 @@ class ADDPViTDet(BaseModule):
             if i in self.out_indices:
                 outs.append(x.transpose(1, 2).reshape(B, self.embed_dims, *hw))
         return tuple(outs)
-
-    def get_layer_depth(self, param_name: str, prefix: str = '') -> Tuple[int, int]:
-        """Layer id for layer-wise lr decay, numbered as mmpretrain's ``VisionTransformer``.
-
-        ``pos_embed``/``patch_embed`` -> 0, ``layers.i`` -> i + 1, anything else (also the neck and
-        heads when ``prefix='backbone.'``) -> num_layers + 1.
-
-        Returns:
-            tuple[int, int]: (layer id, num_layers + 2).
-        """
-        num_layers = self.num_layers + 2
-        if not param_name.startswith(prefix):
-            return num_layers - 1, num_layers
-        name = param_name[len(prefix):]
-        if name == 'pos_embed' or name.startswith('patch_embed'):
-            return 0, num_layers
-        if name.startswith('layers.'):
-            return int(name.split('.')[1]) + 1, num_layers
-        return num_layers - 1, num_layers

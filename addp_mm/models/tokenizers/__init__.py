@@ -1,4 +1,4 @@
-from .token_predictor import MAGETokenPredictor, MAGEViT
+from .token_predictor import MAGETokenPredictor
 from .vqgan import VQGAN, VQGANTokenizer
 
-__all__ = ['VQGANTokenizer', 'MAGETokenPredictor', 'VQGAN', 'MAGEViT']
+__all__ = ['VQGANTokenizer', 'MAGETokenPredictor', 'VQGAN']
