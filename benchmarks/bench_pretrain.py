@@ -6,13 +6,9 @@ Random weights at the real sizes, 256x256 inputs. Prints one JSON line:
 
     python benchmarks/bench_pretrain.py --arch base --batch 2 --precision fp32
     python benchmarks/bench_pretrain.py --arch base --batch 2 --precision bf16
-    python benchmarks/bench_pretrain.py --arch base --batch 2 --naive   # baseline, same machine
 
-``--naive`` runs the same modules and math the way the official implementation computes them:
-two token-predictor passes (mask_next, then mask_t), attention as explicit matrix products with an
-fp32 softmax, NCHW VQGAN convolutions with out-of-place activations, ``nn.Dropout``'s Bernoulli
-mask, and PyTorch's default (per-parameter loop) AdamW. The official code itself is not needed, so
-the baseline runs on the machine at hand.
+The baseline is the official implementation itself, measured side by side (benchmarks/README.md);
+the former ``--naive`` reconstruction of it is gone (it had to patch addp_mm's modules).
 """
 import argparse
 import json
@@ -27,58 +23,26 @@ import torch
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from machine_info import flop_split, floor, machine, peak_rates  # noqa: E402
+from mmengine.config import Config  # noqa: E402
+from mmengine.logging import MMLogger  # noqa: E402
+from mmpretrain.registry import MODELS  # noqa: E402
+
+import addp_mm  # noqa: F401,E402
 
 
-def build_model(arch: str, naive: bool = False):
-    from mmengine.config import Config
-    from mmengine.logging import MMLogger
-    from mmpretrain.registry import MODELS
-
-    import addp_mm  # noqa: F401
+def build_model(arch: str):
+    """The ADDP pre-training model of ``arch`` with random weights (random frozen modules)."""
     root = osp.join(osp.dirname(osp.abspath(__file__)), '..', 'configs', 'addp', '_base_', 'models')
     cfg = Config.fromfile(osp.join(root, f'addp_vit-{arch}-p16.py'))
     cfg.model.target_generator.vqgan.checkpoint = None
     cfg.model.target_generator.predictor.checkpoint = None
-    if naive:
-        cfg.model.target_generator.vqgan.channels_last = False
     model = MODELS.build(cfg.model)
     logger = MMLogger.get_current_instance()
     level = logger.level
     logger.setLevel('WARNING')  # init_weights logs one line per parameter
     model.init_weights()
     logger.setLevel(level)
-    if naive:
-        make_naive(model)
     return model
-
-
-def _explicit_attention(q, k, v, dropout_p=0., **kwargs):
-    """softmax(q k^T / sqrt(d)) v with matrix products and an fp32 softmax (official style)."""
-    attn = (q @ k.transpose(-2, -1)) * q.shape[-1]**-0.5
-    attn = attn.float().softmax(dim=-1).to(v.dtype)
-    return torch.nn.functional.dropout(attn, dropout_p) @ v
-
-
-def make_naive(model) -> None:
-    """Undo addp_mm's savings (see the module docstring); the math stays the same."""
-    import types
-
-    from addp_mm.models.tokenizers.vqgan import ResBlock
-    from addp_mm.models.utils import transformer
-    transformer.F = types.SimpleNamespace(scaled_dot_product_attention=_explicit_attention)
-    ResBlock.inplace_without_grad = False
-    transformer.Dropout.forward = torch.nn.Dropout.forward
-    # ADDPTargetGenerator queries the predictor once with (mask_next; mask_t) stacked on the
-    # batch; answer that query with two passes, one per mask, as the official code does.
-    predictor = model.target_generator.predictor
-    batched_predict = predictor.predict
-
-    def two_pass_predict(tokens, mask):
-        B = tokens.shape[0] // 2
-        return torch.cat([batched_predict(tokens[:B], mask[:B]),
-                          batched_predict(tokens[B:], mask[B:])])
-
-    predictor.predict = two_pass_predict
 
 
 def main() -> None:
@@ -87,8 +51,6 @@ def main() -> None:
     parser.add_argument('--batch', type=int, default=2)
     parser.add_argument('--precision', choices=['fp32', 'bf16', 'fp16'], default='fp32')
     parser.add_argument('--steps', type=int, default=3, help='timed steps (after 1 warm-up)')
-    parser.add_argument('--naive', action='store_true',
-                        help='time the official computation (same modules and math) instead')
     parser.add_argument('--flops', action='store_true',
                         help='also count the floating-point operations of one more step '
                         '(torch.utils.flop_counter: matmuls and convolutions, forward + backward) '
@@ -100,11 +62,11 @@ def main() -> None:
 
     torch.manual_seed(0)
     device = torch.device(args.device)
-    model = build_model(args.arch, args.naive).to(device).train()
+    model = build_model(args.arch).to(device).train()
     params = [p for p in model.parameters() if p.requires_grad]
-    # as the configs: one fused kernel for the whole update; naive: PyTorch's default
+    # as the configs: one fused kernel for the whole update
     optim = torch.optim.AdamW(params, lr=1.6e-3, betas=(0.9, 0.95), weight_decay=0.05,
-                              **(dict(foreach=False) if args.naive else dict(fused=True)))
+                              fused=True)
     scaler = torch.amp.GradScaler(device.type, growth_interval=500) \
         if args.precision == 'fp16' else None
     dtype = dict(bf16=torch.bfloat16, fp16=torch.float16).get(args.precision)
@@ -140,7 +102,7 @@ def main() -> None:
     times = [seeded_step(i + 1) for i in range(args.steps)]
     step_s = statistics.median(times)
     result = machine(device)
-    result.update(arch=args.arch, batch=args.batch, precision=args.precision, naive=args.naive,
+    result.update(arch=args.arch, batch=args.batch, precision=args.precision,
                   device=str(device),
                   threads=torch.get_num_threads(), step_s=round(step_s, 3),
                   img_per_s=round(args.batch / step_s, 3),

@@ -39,7 +39,9 @@ from typing import Dict, List, Optional
 
 HERE = osp.dirname(osp.abspath(__file__))
 REPO = osp.dirname(HERE)
-for _path in (REPO, HERE):  # addp_mm from this checkout; machine_info beside this file
+# addp_mm from this checkout; machine_info beside this file; the demo's stage and figure code
+# (tools/addp_demo, tool code beside tools/demo.py)
+for _path in (REPO, HERE, osp.join(REPO, 'tools')):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
@@ -151,7 +153,7 @@ def run(name: str, config: str, work_dir: str, seed: int, options: Optional[dict
     """
     from mmengine.runner import Runner
 
-    from addp_mm.demo.stages import stage_config
+    from addp_demo.stages import stage_config
 
     # a stage that did not finish starts again (they take minutes)
     cfg = stage_config(name, osp.join(CONFIG_DIR, CONFIGS[config]), work_dir, max_iters, options,
@@ -427,7 +429,7 @@ def figures(fig_dir: str, sets: dict, labels, generator, test_x, test_y, seed: i
     """Sample grid, side-by-side overview of every scored set, inpainting of test digits."""
     import torch
 
-    from addp_mm.demo.figures import save_grid
+    from addp_demo.figures import save_grid
     from addp_mm.generation.api import inpaint
     os.makedirs(fig_dir, exist_ok=True)
     paths = {}

@@ -125,7 +125,7 @@ def _seg_batch(rng, n: int, size: int):
 
 def test_segmentation_learns_a_two_class_scene():
     """Shipped UperNet model: mIoU > 0.8 on 16 held-out images (all-background scores ~0.4)."""
-    import addp_mm.seg  # noqa: F401
+    import addp_mm  # noqa: F401
     from mmseg.registry import MODELS
     torch.manual_seed(0)
     rng = np.random.default_rng(0)

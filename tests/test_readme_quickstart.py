@@ -4,11 +4,18 @@ import importlib.util
 import os.path as osp
 import re
 import shlex
+import sys
 from pathlib import Path
 
 from mmengine.config import Config
 
 ROOT = Path(__file__).resolve().parents[1]
+# the demo's code: tools/addp_demo, tool code beside tools/demo.py
+sys.path.insert(0, str(ROOT / 'tools'))
+from addp_demo.pipeline import CONFIGS, SIZES  # noqa: E402
+from addp_demo.stages import final_checkpoint  # noqa: E402
+
+CONFIG_DIR = ROOT / 'configs' / 'addp' / 'from_scratch'
 
 
 def _quickstart_train_command():
@@ -23,8 +30,6 @@ def _quickstart_train_command():
 
 
 def test_quickstart_uses_the_frozen_modules_make_demo_trains():
-    from addp_mm.demo.pipeline import SIZES
-    from addp_mm.demo.stages import final_checkpoint
     argv = _quickstart_train_command()
     spec = importlib.util.spec_from_file_location('addp_train_tool_qs', ROOT / 'tools/train.py')
     train = importlib.util.module_from_spec(spec)
@@ -38,7 +43,6 @@ def test_quickstart_uses_the_frozen_modules_make_demo_trains():
     assert gen.predictor.checkpoint == final_checkpoint(osp.join(demo, 'predictor'),
                                                         iters['predictor'])
     # the sizes are those of the demo's tokenizer and predictor configs
-    from addp_mm.demo.pipeline import CONFIGS, CONFIG_DIR
     tok = Config.fromfile(osp.join(CONFIG_DIR, CONFIGS['tokenizer'])).model.vqgan
     for key in ('ch', 'n_embed', 'resolution'):
         if key in tok:

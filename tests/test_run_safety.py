@@ -81,7 +81,7 @@ socket.getaddrinfo = refuse
 from mmengine.config import Config
 for path in sys.argv[1:]:
     Config.fromfile(path)  # runs the config's custom_imports, as the tools do
-import addp_mm.generation, addp_mm.seg, addp_mm.det  # noqa
+import addp_mm.generation, addp_mm.det  # noqa
 print('ATTEMPTS', attempts)
 '''
 

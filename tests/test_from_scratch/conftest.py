@@ -1,12 +1,18 @@
 """Shared fixtures: a tiny generated image folder, and the CI-size demo run once."""
 import json
 import os.path as osp
+import sys
 
 import numpy as np
 import pytest
 
-from addp_mm.demo.pipeline import CONFIG_DIR, CONFIGS, SIZES
-from addp_mm.demo.stages import latest_scalars
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+# the demo's code is tool code beside tools/demo.py (tools/addp_demo), not part of addp_mm
+sys.path.insert(0, osp.join(REPO, 'tools'))
+from addp_demo.pipeline import CONFIGS, SIZES  # noqa: E402
+from addp_demo.stages import latest_scalars  # noqa: E402
+
+CONFIG_DIR = osp.join(REPO, 'configs', 'addp', 'from_scratch')
 
 
 def config_path(stage: str) -> str:

@@ -3,8 +3,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from addp_mm.demo.figures import LOSS_FIG_PX, grid_size
-from addp_mm.demo.pipeline import SIZES
+from addp_demo.figures import LOSS_FIG_PX, grid_size  # tools/addp_demo (conftest.py)
+from addp_demo.pipeline import SIZES
 
 
 def test_demo_ci_size_writes_the_figures(demo_run):

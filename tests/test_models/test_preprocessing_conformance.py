@@ -82,7 +82,7 @@ def _scope_models(scope: str):
     if scope == 'mmpretrain':
         from mmpretrain.registry import MODELS
     elif scope == 'mmseg':
-        import addp_mm.seg  # noqa: F401
+        import addp_mm  # noqa: F401
         from mmseg.registry import MODELS
     elif scope == 'mmdet':
         import addp_mm.det  # noqa: F401

@@ -20,7 +20,7 @@ CROP = 64  # the tiny variant's crop (4 x 4 tokens)
 ], ids=['base', 'large'])
 def test_recipe(config, arch, out_indices, D, dpr):
     cfg = Config.fromfile(config)
-    assert 'addp_mm.seg' in cfg.custom_imports.imports and cfg.default_scope == 'mmseg'
+    assert 'addp_mm' in cfg.custom_imports.imports and cfg.default_scope == 'mmseg'
     assert cfg.model.pretrained is None  # EncoderDecoder would pass it to the backbone
     bb = cfg.model.backbone
     assert (bb.type, bb.arch, bb.img_size, bb.out_indices, bb.drop_path_rate) == (
@@ -54,7 +54,7 @@ def test_full_size_model_predicts(config):
     from mmseg.registry import MODELS
     from mmseg.structures import SegDataSample
 
-    import addp_mm.seg  # noqa: F401
+    import addp_mm  # noqa: F401
     cfg = Config.fromfile(config)
     cfg.model.backbone.init_cfg = None
     model = build_full_size(MODELS, cfg.model)

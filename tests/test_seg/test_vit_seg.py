@@ -8,7 +8,7 @@ import torch
 from mmengine.config import Config
 from mmpretrain.models.utils import resize_pos_embed
 
-import addp_mm.seg  # noqa: F401
+import addp_mm  # noqa: F401
 from addp_mm.engine.hooks.check_pretrained_keys_hook import check_pretrained_keys
 from addp_mm.utils.checkpoint import load_checkpoint_file
 

@@ -1,21 +1,30 @@
 """The quick-start pipeline: photos -> tokenizer -> token predictor -> ADDP -> pictures.
 
-Each stage is an ordinary config of ``configs/addp/from_scratch`` trained by the mmengine Runner;
-the checkpoint of each stage is the ``checkpoint`` field of the frozen module in the next one.
+Each stage is an ordinary config of ``configs/addp/from_scratch`` (the folder is an argument,
+``config_dir``) trained by the mmengine Runner; the checkpoint of each stage is the ``checkpoint``
+field of the frozen module in the next one.
 """
 import os
 import os.path as osp
 import time
 from typing import Dict, List
 
+import numpy as np
 import torch
+from mmengine.config import Config
+from mmengine.registry import DefaultScope
+from mmengine.runner import load_checkpoint
+from mmpretrain.registry import MODELS
+from PIL import Image
 
+from addp_mm.generation.api import build_generator, inpaint
+from addp_mm.generation.sampling import image_seeds
+from addp_mm.models.utils.masking import nested_masks, num_masked
 from .data import PHOTOS, write_crops
 from .figures import plot_losses, save_grid
 from .stages import latest_scalars, run_stage
 
-CONFIG_DIR = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs',
-                      'addp', 'from_scratch')
+#: The config file of each stage, inside ``config_dir`` (``configs/addp/from_scratch``).
 CONFIGS = dict(
     tokenizer='vqgan_maskgit-tiny-f4-c256_1xb8-cpu-coslr-1000iter_imagefolder-32px.py',
     predictor='mage_vit-tiny-p4_1xb32-cpu-coslr-300iter_imagefolder-32px.py',
@@ -41,17 +50,17 @@ DATA_SIZE = 48
 XT_MASK_RATIO = (0.6, 0.7)
 
 
-def _config(stage: str) -> str:
-    path = osp.join(CONFIG_DIR, CONFIGS[stage])
+def config_path(config_dir: str, stage: str) -> str:
+    """The config file of ``stage`` in ``config_dir``; FileNotFoundError names the folder."""
+    path = osp.join(config_dir, CONFIGS[stage])
     if not osp.isfile(path):
-        raise FileNotFoundError(f'{path} not found: run the demo from an addp_mm checkout.')
+        raise FileNotFoundError(f'{path} not found: pass --config-dir, the '
+                                'configs/addp/from_scratch folder of an addp_mm checkout.')
     return path
 
 
 def _load_images(paths: List[str]) -> torch.Tensor:
     """PNG files -> (N, 3, IMAGE_SIZE, IMAGE_SIZE) RGB in [0, 1] (bicubic resize)."""
-    import numpy as np
-    from PIL import Image
     arrays = [
         np.asarray(Image.open(p).convert('RGB').resize((IMAGE_SIZE, IMAGE_SIZE), Image.BICUBIC),
                    dtype=np.float32) / 255. for p in paths
@@ -64,7 +73,8 @@ def _example_paths(data_dir: str, n: int) -> List[str]:
     return [osp.join(data_dir, f'{name}_000.png') for name in list(PHOTOS)[:n]]
 
 
-def train_all(work_dir: str, size: str = 'demo', seed: int = 0) -> Dict[str, str]:
+def train_all(work_dir: str, config_dir: str, size: str = 'demo',
+              seed: int = 0) -> Dict[str, str]:
     """Write the photo crops and train the three stages (skipping finished ones).
 
     Returns:
@@ -85,15 +95,15 @@ def train_all(work_dir: str, size: str = 'demo', seed: int = 0) -> Dict[str, str
 
     out = dict(data=data_dir)
     out['tokenizer'] = run_stage(
-        '1-tokenizer', _config('tokenizer'), osp.join(work_dir, 'tokenizer'),
+        '1-tokenizer', config_path(config_dir, 'tokenizer'), osp.join(work_dir, 'tokenizer'),
         s['iters']['tokenizer'], common('tokenizer'), s['log_interval'], seed)
     out['predictor'] = run_stage(
-        '2-predictor', _config('predictor'), osp.join(work_dir, 'predictor'),
+        '2-predictor', config_path(config_dir, 'predictor'), osp.join(work_dir, 'predictor'),
         s['iters']['predictor'],
         dict(common('predictor'), **{'model.target_generator.checkpoint': out['tokenizer']}),
         s['log_interval'], seed)
     out['addp'] = run_stage(
-        '3-addp', _config('addp'), osp.join(work_dir, 'addp'), s['iters']['addp'],
+        '3-addp', config_path(config_dir, 'addp'), osp.join(work_dir, 'addp'), s['iters']['addp'],
         dict(common('addp'), **{
             'model.target_generator.vqgan.checkpoint': out['tokenizer'],
             'model.target_generator.predictor.checkpoint': out['predictor']
@@ -102,11 +112,9 @@ def train_all(work_dir: str, size: str = 'demo', seed: int = 0) -> Dict[str, str
 
 
 @torch.no_grad()
-def figure_reconstructions(ckpt: str, data_dir: str, path: str) -> str:
+def figure_reconstructions(ckpt: str, data_dir: str, path: str, config_dir: str) -> str:
     """Originals vs frozen-tokenizer reconstructions, one crop per photo."""
-    from mmengine.config import Config
-    from mmpretrain.registry import MODELS
-    cfg = Config.fromfile(_config('predictor'))
+    cfg = Config.fromfile(config_path(config_dir, 'predictor'))
     tok_cfg = dict(cfg.model.target_generator, checkpoint=ckpt)
     vqgan = MODELS.build(tok_cfg)
     vqgan.init_weights()
@@ -120,7 +128,8 @@ def figure_reconstructions(ckpt: str, data_dir: str, path: str) -> str:
 
 
 @torch.no_grad()
-def figure_addp_step(out: Dict[str, str], path: str, num: int, seed: int) -> str:
+def figure_addp_step(out: Dict[str, str], path: str, num: int, seed: int,
+                     config_dir: str) -> str:
     """One ADDP training sample and prediction per image.
 
     Rows: original; z_0 (tokenizer reconstruction); the tokens masked at step t (darkened); x_t
@@ -128,13 +137,7 @@ def figure_addp_step(out: Dict[str, str], path: str, num: int, seed: int) -> str
     ADDP's argmax tokens at the masked positions (z_0 elsewhere), decoded; the token predictor's
     target distribution's argmax, decoded the same way.
     """
-    from mmengine.config import Config
-    from mmengine.runner import load_checkpoint
-    from mmpretrain.registry import MODELS
-
-    from ..models.utils.masking import nested_masks, num_masked
-
-    cfg = Config.fromfile(_config('addp'))
+    cfg = Config.fromfile(config_path(config_dir, 'addp'))
     cfg.model.target_generator.vqgan.checkpoint = out['tokenizer']
     cfg.model.target_generator.predictor.checkpoint = out['predictor']
     model = MODELS.build(cfg.model)
@@ -165,16 +168,14 @@ def figure_addp_step(out: Dict[str, str], path: str, num: int, seed: int) -> str
     return save_grid(rows, path, labels, 'ADDP: what the encoder reads (x_t) and what it predicts')
 
 
-def figure_generation(out: Dict[str, str], paths: Dict[str, str], size: str, seed: int) -> None:
+def figure_generation(out: Dict[str, str], paths: Dict[str, str], size: str, seed: int,
+                      config_dir: str) -> None:
     """Unconditional samples and an inpainting example with the generation API."""
-    from ..generation.api import build_generator, inpaint
-    from ..generation.sampling import image_seeds
-    from mmengine.registry import DefaultScope
     s = SIZES[size]
     # The training Runners left 'mmpretrain' as the current default scope; the generator is an
     # mmagic model.
     with DefaultScope.overwrite_default_scope('mmagic'):
-        model = build_generator(_config('generation'), out['addp'], device='cpu',
+        model = build_generator(config_path(config_dir, 'generation'), out['addp'], device='cpu',
                                 num_steps=s['gen_steps'])
     n = s['num_samples']
     samples = model.sample(image_seeds(seed, range(n)), show_progress=True)['images']
@@ -200,10 +201,13 @@ def figure_generation(out: Dict[str, str], paths: Dict[str, str], size: str, see
                'inpainted #2'], 'ADDP inpainting: the tokens under the hole regenerated')
 
 
-def run_demo(work_dir: str = 'work_dirs/demo', size: str = 'demo', seed: int = 0) -> Dict[str, str]:
+def run_demo(config_dir: str, work_dir: str = 'work_dirs/demo', size: str = 'demo',
+             seed: int = 0) -> Dict[str, str]:
     """Train the three stages on the scikit-image photos and write the figures.
 
     Args:
+        config_dir (str): The folder of the stage configs (:data:`CONFIGS`), i.e.
+            ``configs/addp/from_scratch`` of an addp_mm checkout.
         work_dir (str): Folder of the data, the stages and the figures.
         size (str): ``'demo'`` or ``'ci'`` (see :data:`SIZES`).
         seed (int): Seed of the crops, the training runs and the sampling.
@@ -215,7 +219,7 @@ def run_demo(work_dir: str = 'work_dirs/demo', size: str = 'demo', seed: int = 0
     if size not in SIZES:
         raise ValueError(f'size must be one of {list(SIZES)}, got {size!r}.')
     start = time.time()
-    out = train_all(work_dir, size, seed)
+    out = train_all(work_dir, config_dir, size, seed)
     fig_dir = osp.join(work_dir, 'figures')
     os.makedirs(fig_dir, exist_ok=True)
     paths = {k: osp.join(fig_dir, f'{k}.png')
@@ -223,10 +227,10 @@ def run_demo(work_dir: str = 'work_dirs/demo', size: str = 'demo', seed: int = 0
     print('[demo] figures: loss curves, reconstructions, ADDP step', flush=True)
     plot_losses({stage: latest_scalars(osp.join(work_dir, stage))
                  for stage in ('tokenizer', 'predictor', 'addp')}, paths['losses'])
-    figure_reconstructions(out['tokenizer'], out['data'], paths['reconstructions'])
-    figure_addp_step(out, paths['addp_step'], SIZES[size]['num_examples'], seed)
+    figure_reconstructions(out['tokenizer'], out['data'], paths['reconstructions'], config_dir)
+    figure_addp_step(out, paths['addp_step'], SIZES[size]['num_examples'], seed, config_dir)
     print('[demo] figures: sampling and inpainting with addp_mm.generation', flush=True)
-    figure_generation(out, paths, size, seed)
+    figure_generation(out, paths, size, seed, config_dir)
     print(f'[demo] finished in {time.time() - start:.0f} s. Figures:', flush=True)
     for k, p in paths.items():
         print(f'  {k:16s} {p}', flush=True)

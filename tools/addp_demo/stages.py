@@ -6,6 +6,7 @@ import time
 from typing import Optional
 
 from mmengine.config import Config
+from mmengine.runner import Runner
 
 
 def final_checkpoint(work_dir: str, max_iters: int) -> str:
@@ -87,8 +88,6 @@ def run_stage(name: str,
     Returns:
         str: Path of the final checkpoint.
     """
-    from mmengine.runner import Runner
-
     ckpt = final_checkpoint(work_dir, max_iters)
     if osp.isfile(ckpt):
         print(f'[demo] {name}: {ckpt} exists, skipping training', flush=True)

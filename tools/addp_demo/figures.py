@@ -4,8 +4,12 @@ import os
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import matplotlib
 import numpy as np
 import torch
+
+matplotlib.use('Agg')  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 
 DPI = 100
 #: Pixel size of one image cell of :func:`save_grid` (the images are upscaled to fill it).
@@ -17,13 +21,6 @@ LABEL_PX = 120
 MIN_WIDTH_PX = 560
 #: Pixel size of :func:`plot_losses`.
 LOSS_FIG_PX = (1600, 400)
-
-
-def _plt():
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    return plt
 
 
 def read_scalars(path: Optional[str]) -> Dict[str, Tuple[List[int], List[float]]]:
@@ -57,7 +54,6 @@ def plot_losses(stages: Dict[str, Optional[str]], path: str) -> str:
     Returns:
         str: ``path``.
     """
-    plt = _plt()
     w, h = LOSS_FIG_PX
     fig, axes = plt.subplots(1, 4, figsize=(w / DPI, h / DPI), dpi=DPI)
     tok = read_scalars(stages.get('tokenizer'))
@@ -114,7 +110,6 @@ def save_grid(rows: Sequence[torch.Tensor],
     Returns:
         str: ``path``.
     """
-    plt = _plt()
     n_rows, n_cols = len(rows), len(rows[0])
     w, h = grid_size(n_rows, n_cols)
     fig = plt.figure(figsize=(w / DPI, h / DPI), dpi=DPI)

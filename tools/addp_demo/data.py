@@ -4,6 +4,8 @@ import os.path as osp
 from typing import Callable, Dict, List
 
 import numpy as np
+import skimage.data as data
+from PIL import Image
 
 # Colour photos shipped inside the scikit-image wheel (no download). Function name -> how to get
 # an RGB uint8 array from it.
@@ -23,13 +25,8 @@ def load_photos() -> Dict[str, np.ndarray]:
     """The bundled photos as (H, W, 3) uint8 RGB arrays.
 
     Raises:
-        RuntimeError: if scikit-image is missing or one of its bundled photos cannot be read.
+        RuntimeError: if one of scikit-image's bundled photos cannot be read.
     """
-    try:
-        import skimage.data as data
-    except ImportError as e:
-        raise RuntimeError('the demo data come from scikit-image: `pip install scikit-image` '
-                           '(it is in requirements/runtime.txt).') from e
     photos = {}
     for name, get in PHOTOS.items():
         try:
@@ -59,7 +56,6 @@ def write_crops(out_dir: str, size: int, crops_per_photo: int, seed: int = 0,
     Returns:
         list[str]: Paths of the PNG files in the folder, sorted.
     """
-    from PIL import Image
     existing = sorted(f for f in os.listdir(out_dir) if f.endswith('.png')) \
         if osp.isdir(out_dir) else []
     if not existing:
