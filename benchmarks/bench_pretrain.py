@@ -19,6 +19,7 @@ import sys
 import time
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
@@ -110,7 +111,6 @@ def main() -> None:
     if device.type == 'cuda':
         result['peak_cuda_gib'] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
     if args.flops:
-        from torch.utils.flop_counter import FlopCounterMode
         counter = FlopCounterMode(display=False)
         with counter:
             seeded_step(1)  # the masks of the first timed step
