@@ -3,9 +3,10 @@
 # configs/mae/mae-base_upernet_8xb2-amp-160k_ade20k-512x512.py: AdamW lr 1e-4, wd 0.05, layer
 # decay 0.65, 1500 warm-up iterations then poly decay, 8 GPUs x 2, Feature2Pyramid on blocks 4, 6,
 # 8, 12, slide inference. The ADDP paper reports 48.1 mIoU for
-# ViT-B but does not release its segmentation recipe (SPEC 5). Differences from mmseg's MAE config:
-#   - the backbone is mmpretrain's VisionTransformer (the ADDP fine-tuning ViT, SPEC 5), without
-#     MAE's layer scale and relative position bias, which ADDP does not pre-train;
+# ViT-B but does not release its segmentation recipe (docs/method.md §6). Differences from mmseg's
+# MAE config:
+#   - the backbone is mmpretrain's VisionTransformer (the ADDP fine-tuning ViT, docs/method.md §6),
+#     without MAE's layer scale and relative position bias, which ADDP does not pre-train;
 #   - the run really uses AMP (AmpOptimWrapper); mmseg's MAE config names it but its `fp16` key is
 #     ignored by mmseg 1.x.
 # Before training, convert the release (see README.md):
