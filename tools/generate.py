@@ -61,6 +61,10 @@ def parse_args(argv=None):
     p.add_argument('--sampling', choices=['categorical', 'top_p', 'argmax'])
     p.add_argument('--top-p', type=float, help='nucleus mass; implies --sampling top_p')
     p.add_argument('--precision', choices=['fp32', 'bf16', 'fp16'], help='config default: fp32')
+    p.add_argument('--compile', action='store_true',
+                   help='torch.compile the network and the VQGAN decoder (off by default: slower '
+                   'than eager on the CPUs measured, minutes of compilation on the first batch; '
+                   'see benchmarks/README.md)')
     p.add_argument('--device', help='default: cuda:LOCAL_RANK if available, else cpu')
     p.add_argument('--grid', help='also save the first images as one PNG grid here')
     p.add_argument('--grid-nrow', type=int, default=8, help='images per grid row (and rows)')
@@ -192,6 +196,7 @@ def output_settings(args, model, options: dict, digits: int) -> dict:
     sampling = model.sampling_defaults.replace(**options).to_dict()
     for key in ('checkpoint', 'precision', *sampling):
         cfg.pop(key, None)  # recorded below with their effective values
+    cfg.pop('compile', None)  # the same images (beyond float rounding), like the device
     mode = ('inpaint' if args.inpaint else 'outpaint' if args.outpaint else
             'reconstruct' if args.reconstruct else 'sample')
     cond = dict(mode=mode)
@@ -273,6 +278,8 @@ def main(argv=None):
     from addp_mm.generation.sampling import image_seeds
 
     overrides = {} if args.precision is None else dict(precision=args.precision)
+    if args.compile:
+        overrides['compile'] = True
     model = build_generator(args.config, args.checkpoint, device=device, **overrides)
     options = sampling_overrides(args)
     cond = conditioning(args, model)

@@ -37,6 +37,11 @@ def parse_args(argv=None):
         '(a config asking for bf16 keeps it); without a GPU, bf16 autocast '
         '(AutocastOptimWrapper)')
     parser.add_argument(
+        '--compile', action='store_true',
+        help='torch.compile: ADDP pre-training compiles its trainable network (model.compile); '
+        'other models use mmengine\'s own switch (cfg.compile, the whole train_step). Off by '
+        'default: slower than eager on the CPUs measured (benchmarks/README.md)')
+    parser.add_argument(
         '--auto-scale-lr', action='store_true',
         help='scale the learning rate by actual batch size / auto_scale_lr.base_batch_size')
     parser.add_argument(
@@ -74,6 +79,12 @@ def merge_args(cfg, args):
             raise ValueError('--auto-scale-lr needs `auto_scale_lr = dict(base_batch_size=N)` in '
                              'the config (N: the total batch size the lr was tuned for).')
         cfg.auto_scale_lr.enable = True
+
+    if args.compile:
+        if cfg.model.get('type') in ('ADDP', 'mmpretrain.ADDP'):
+            cfg.model.compile = True
+        else:
+            cfg.compile = True
 
     set_default_collate(cfg)
     if not args.no_fault_tolerance:

@@ -84,6 +84,9 @@ class ADDPGenerator(ADDPNetwork, BaseModel):
             (CUDA autocast).
         channels_last (bool): Run the VQGAN decoder's convolutions in channels-last memory
             format (same math). Defaults to False.
+        compile (bool | dict): ``torch.compile`` the network and the VQGAN decoder (see
+            :meth:`ADDPNetwork.compile_network`; ``tools/generate.py --compile``). Defaults to
+            False.
         data_preprocessor (dict, optional): Defaults to mmagic's ``DataPreprocessor``.
         init_cfg (dict, optional): Initialisation config.
     """
@@ -106,6 +109,7 @@ class ADDPGenerator(ADDPNetwork, BaseModel):
                  top_p: float = 1.0,
                  precision: str = 'fp32',
                  channels_last: bool = False,
+                 compile: Union[bool, dict] = False,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         if data_preprocessor is None:
@@ -133,6 +137,7 @@ class ADDPGenerator(ADDPNetwork, BaseModel):
         self.precision = precision
         if channels_last:  # the encoder only runs for inpainting: left as it is
             self.vqgan.use_channels_last(encoder=False)
+        self.compile_network(compile, extra=(self.vqgan.decoder, ))
         self.checkpoint = checkpoint
         self._num_sampled = 0  # images made by this process with sample_kwargs['seed']
         self.register_load_state_dict_pre_hook(self._adapt_checkpoint)

@@ -5,7 +5,7 @@
 network with their own surroundings, with the same state-dict layout (``backbone.*``, ``neck.*``,
 ``head.*``, ``target_generator.vqgan.*``).
 """
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmpretrain.models.selfsup.base import BaseSelfSupervisor
@@ -36,6 +36,26 @@ class ADDPNetwork:
     def tie_head(self) -> None:
         """Give the head the decoder's token embedding (the logits are tied to it)."""
         self.head.tie_embedding(self.neck.token_emb)
+
+    def compile_network(self, compile: Union[bool, dict],
+                        extra: Sequence[torch.nn.Module] = ()) -> None:
+        """``torch.compile`` the encoder, decoder and head (and ``extra`` modules) in place.
+
+        ``nn.Module.compile`` keeps every parameter name, so checkpoints, ``load_from`` and the
+        layer-decay groups are unchanged. Off by default: on the CPUs measured it is slower than
+        eager and its first call compiles for minutes (benchmarks/README.md, "torch.compile").
+
+        Args:
+            compile (bool | dict): False does nothing; True compiles with PyTorch's defaults
+                (inductor); a dict is passed to ``torch.compile`` (e.g. ``dict(mode=
+                'max-autotune', dynamic=True)``).
+            extra (Sequence[nn.Module]): More modules to compile (generation: the VQGAN decoder).
+        """
+        if not compile:
+            return
+        kwargs = dict(compile) if isinstance(compile, dict) else {}
+        for module in (self.backbone, self.neck, self.head, *extra):
+            module.compile(**kwargs)
 
     def network_logits(self,
                        x: Optional[torch.Tensor],
@@ -98,6 +118,9 @@ class ADDP(ADDPNetwork, BaseSelfSupervisor):
         mask_ratio_std (float): Its std. Defaults to 0.25.
         max_step_offset (int): The next step is 1..max_step_offset grid points noisier.
             Defaults to 5.
+        compile (bool | dict): ``torch.compile`` the trainable network (encoder, decoder,
+            head; see :meth:`ADDPNetwork.compile_network`). ``tools/train.py --compile`` sets it.
+            Defaults to False.
         data_preprocessor (dict, optional): Should scale images to [0, 1] RGB.
     """
 
@@ -111,6 +134,7 @@ class ADDP(ADDPNetwork, BaseSelfSupervisor):
                  mask_ratio_mu: float = 0.55,
                  mask_ratio_std: float = 0.25,
                  max_step_offset: int = 5,
+                 compile: Union[bool, dict] = False,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(backbone=backbone, neck=neck, head=head,
@@ -122,6 +146,7 @@ class ADDP(ADDPNetwork, BaseSelfSupervisor):
         self.register_buffer('mask_ratio_probs', probs, persistent=False)
         self.max_step_offset = max_step_offset
         self.tie_head()
+        self.compile_network(compile)
 
     def sample_masks(self, batch_size: int, num_tokens: int,
                      device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
