@@ -91,12 +91,17 @@ def main() -> None:
                         'and the achieved gflop_per_s, the matmul / convolution split, this '
                         'machine\'s peak rates (bench_peak.py) and the floor: floor_s and '
                         'seconds / floor_s')
+    parser.add_argument('--compile', action='store_true',
+                        help='torch.compile the network and the VQGAN decoder (compile=True); '
+                        'the warm-up is then a whole run (every sequence length compiled), '
+                        'reported as warmup_s')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     args = parser.parse_args()
 
     device = torch.device(args.device)
     model = build_generator(osp.join(ROOT, CONFIGS[args.arch]), 'random', device=device,
-                            precision=args.precision, channels_last=bool(args.channels_last))
+                            precision=args.precision, channels_last=bool(args.channels_last),
+                            compile=args.compile)
     seeds = image_seeds(0, range(args.batch))
     sample = NaiveSampler(model).sample if args.naive else model.sample
 
@@ -109,13 +114,14 @@ def main() -> None:
             torch.cuda.synchronize()
         return time.perf_counter() - t0, time.process_time() - c0
 
-    run(2)  # warm-up: the first (shared, encoder-free) step and one full step
+    # warm-up: the first (shared, encoder-free) step and one full step; compiled, a whole run
+    warmup_s = run(args.steps if args.compile else 2)[0]
     runs = sorted(run(args.steps) for _ in range(args.repeats))
     seconds, cpu_seconds = runs[len(runs) // 2]
     result = machine(device)
     result.update(arch=args.arch, batch=args.batch, steps=args.steps, schedule=args.schedule,
                   precision=args.precision, channels_last=bool(args.channels_last),
-                  naive=args.naive,
+                  naive=args.naive, compile=args.compile, warmup_s=round(warmup_s, 1),
                   device=str(device), threads=torch.get_num_threads(),
                   seconds=round(seconds, 3), img_per_s=round(args.batch / seconds, 4),
                   cpu_seconds=round(cpu_seconds, 3),

@@ -58,12 +58,17 @@ def main() -> None:
                         'and report tflop_per_step and the achieved gflop_per_s, the matmul / '
                         'convolution split, this machine\'s peak rates (bench_peak.py) and the '
                         'floor: floor_s and step_s / floor_s')
+    parser.add_argument('--compile', action='store_true',
+                        help='torch.compile the trainable network (ADDP compile=True); the '
+                        'warm-up then runs every timed step\'s masks once (their sequence '
+                        'lengths compiled), reported as warmup_s')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     args = parser.parse_args()
 
     torch.manual_seed(0)
     device = torch.device(args.device)
     model = build_model(args.arch).to(device).train()
+    model.compile_network(args.compile)
     params = [p for p in model.parameters() if p.requires_grad]
     # as the configs: one fused kernel for the whole update
     optim = torch.optim.AdamW(params, lr=1.6e-3, betas=(0.9, 0.95), weight_decay=0.05,
@@ -99,12 +104,15 @@ def main() -> None:
         torch.manual_seed(i)  # the same mask ratios (so decoder lengths) in every run
         return step()
 
-    seeded_step(0)  # warm-up
+    t0 = time.perf_counter()
+    for i in (range(args.steps + 1) if args.compile else [0]):  # warm-up
+        seeded_step(i)
+    warmup_s = time.perf_counter() - t0
     times = [seeded_step(i + 1) for i in range(args.steps)]
     step_s = statistics.median(times)
     result = machine(device)
     result.update(arch=args.arch, batch=args.batch, precision=args.precision,
-                  device=str(device),
+                  compile=args.compile, warmup_s=round(warmup_s, 1), device=str(device),
                   threads=torch.get_num_threads(), step_s=round(step_s, 3),
                   img_per_s=round(args.batch / step_s, 3),
                   peak_rss_gib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3))

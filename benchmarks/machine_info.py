@@ -61,14 +61,20 @@ def machine(device: Optional[torch.device] = None) -> Dict:
 
 
 def _rate(fn, flop: float, repeats: int, sync) -> float:
+    """GFLOP/s of the fastest of ``repeats`` timed calls (after two warm-ups).
+
+    The best call, not the mean: a peak should not move with a neighbour's load on a shared host
+    (the mean of 10 calls moved by up to 40% between runs on the CI machine kind)."""
     fn()
     fn()
     sync()
-    t0 = time.perf_counter()
+    best = float('inf')
     for _ in range(repeats):
+        t0 = time.perf_counter()
         fn()
-    sync()
-    return flop * repeats / (time.perf_counter() - t0) / 1e9
+        sync()
+        best = min(best, time.perf_counter() - t0)
+    return flop / best / 1e9
 
 
 @torch.no_grad()
