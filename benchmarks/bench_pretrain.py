@@ -11,6 +11,7 @@ The baseline is the official implementation itself, measured side by side (bench
 the former ``--naive`` reconstruction of it is gone (it had to patch addp_mm's modules).
 """
 import argparse
+import contextlib
 import json
 import os.path as osp
 import resource
@@ -46,6 +47,56 @@ def build_model(arch: str):
     return model
 
 
+def make_train_step(model, precision: str, device: torch.device,
+                    forward_context=contextlib.nullcontext, phase=None):
+    """One full pre-training step as the configs run it, shared by the benchmarks.
+
+    Autocast in ``precision`` (fp32: none), fused AdamW (lr 1.6e-3, betas (0.9, 0.95), wd 0.05),
+    gradient clipping at 3.0, and for fp16 a GradScaler with the official growth interval 500.
+
+    Args:
+        model: An ADDP pre-training model in train mode.
+        precision (str): ``'fp32'``, ``'bf16'`` or ``'fp16'``.
+        device (torch.device): Where it runs (autocast's device type).
+        forward_context (callable): Makes a context entered around the forward pass (e.g. an
+            SDPA kernel restriction).
+        phase (callable, optional): ``phase(name)`` makes a context around the ``'backward'``
+            and ``'optimizer'`` phases (e.g. a profiler range).
+
+    Returns:
+        callable: ``step(images) -> loss`` (the loss tensor, detached from nothing: inspect it).
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    optim = torch.optim.AdamW(params, lr=1.6e-3, betas=(0.9, 0.95), weight_decay=0.05,
+                              fused=True)
+    scaler = torch.amp.GradScaler(device.type, growth_interval=500) \
+        if precision == 'fp16' else None
+    dtype = dict(bf16=torch.bfloat16, fp16=torch.float16).get(precision)
+    phase = phase or (lambda name: contextlib.nullcontext())
+
+    def step(images: torch.Tensor) -> torch.Tensor:
+        with forward_context(), torch.autocast(device.type, dtype=dtype,
+                                               enabled=dtype is not None):
+            loss = model.loss([images], [])['loss']
+        with phase('backward'):
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.unscale_(optim)
+            else:
+                loss.backward()
+        with phase('optimizer'):
+            torch.nn.utils.clip_grad_norm_(params, 3.0)
+            if scaler is not None:
+                scaler.step(optim)
+                scaler.update()
+            else:
+                optim.step()
+            optim.zero_grad(set_to_none=True)
+        return loss
+
+    return step
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('--arch', choices=['base', 'large'], default='base')
@@ -69,33 +120,14 @@ def main() -> None:
     device = torch.device(args.device)
     model = build_model(args.arch).to(device).train()
     model.compile_network(args.compile)
-    params = [p for p in model.parameters() if p.requires_grad]
-    # as the configs: one fused kernel for the whole update
-    optim = torch.optim.AdamW(params, lr=1.6e-3, betas=(0.9, 0.95), weight_decay=0.05,
-                              fused=True)
-    scaler = torch.amp.GradScaler(device.type, growth_interval=500) \
-        if args.precision == 'fp16' else None
-    dtype = dict(bf16=torch.bfloat16, fp16=torch.float16).get(args.precision)
+    train_step = make_train_step(model, args.precision, device)
     images = torch.rand(args.batch, 3, 256, 256, device=device)
 
     def step() -> float:
         if device.type == 'cuda':
             torch.cuda.synchronize()
         t0 = time.perf_counter()
-        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-            loss = model.loss([images], [])['loss']
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            scaler.unscale_(optim)
-        else:
-            loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 3.0)
-        if scaler is not None:
-            scaler.step(optim)
-            scaler.update()
-        else:
-            optim.step()
-        optim.zero_grad(set_to_none=True)
+        train_step(images)
         if device.type == 'cuda':
             torch.cuda.synchronize()
         return time.perf_counter() - t0

@@ -329,14 +329,13 @@ def build_pretrain_model(arch: str, dry_run: bool):
 
 
 def time_pretrain(model, device, batch: int, precision: str, attention: str, steps: int) -> dict:
+    # imported here: each section of the check runs on its own, an import failure included
+    from bench_pretrain import make_train_step
     set_attention(model, attention == 'fp32')
     kernels = attention_kernels(attention, device)
     model.train()
-    params = [p for p in model.parameters() if p.requires_grad]
-    optim = torch.optim.AdamW(params, lr=1.6e-3, betas=(0.9, 0.95), weight_decay=0.05,
-                              fused=True)
-    dtype = dict(bf16=torch.bfloat16, fp16=torch.float16)[precision]
-    scaler = torch.amp.GradScaler(device.type) if precision == 'fp16' else None
+    train_step = make_train_step(model, precision, device,
+                                 forward_context=lambda: attention_context(kernels))
     size = model.target_generator.vqgan.resolution
     images = torch.rand(batch, 3, size, size, device=device)
     nonfinite: list = []
@@ -345,20 +344,7 @@ def time_pretrain(model, device, batch: int, precision: str, attention: str, ste
         torch.manual_seed(i)  # the same mask ratios in every run
         sync(device)
         t0 = time.perf_counter()
-        with attention_context(kernels), torch.autocast(device.type, dtype=dtype):
-            loss = model.loss([images], [])['loss']
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            scaler.unscale_(optim)
-        else:
-            loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 3.0)
-        if scaler is not None:
-            scaler.step(optim)
-            scaler.update()
-        else:
-            optim.step()
-        optim.zero_grad(set_to_none=True)
+        loss = train_step(images)
         sync(device)
         seconds = time.perf_counter() - t0
         if not bool(torch.isfinite(loss)):
@@ -368,7 +354,7 @@ def time_pretrain(model, device, batch: int, precision: str, attention: str, ste
     reset_peak(device)
     step(0)  # warm-up
     times = [step(i + 1) for i in range(steps)]
-    del optim
+    del train_step  # frees the optimizer state before the next model
     step_s = statistics.median(times)
     return dict(sdpa_kernels=kernels or 'default', step_s=round(step_s, 4),
                 img_per_s=round(batch / step_s, 2),

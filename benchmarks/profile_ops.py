@@ -22,6 +22,7 @@ and, with ``--markdown``, the tables for ``benchmarks/README.md``.
 """
 import argparse
 import collections
+import contextlib
 import json
 import os.path as osp
 import sys
@@ -75,18 +76,14 @@ class PartTracker:
         self._handles.append(module.register_forward_pre_hook(lambda *a: self.enter(name)))
         self._handles.append(module.register_forward_hook(lambda *a: self.exit()))
 
+    @contextlib.contextmanager
     def block(self, name: str):
-        tracker = self
-
-        class _Block:
-
-            def __enter__(self):
-                tracker.enter(name)
-
-            def __exit__(self, *exc):
-                tracker.exit()
-
-        return _Block()
+        """A part around a code block (``with tracker.block('backward'): ...``)."""
+        self.enter(name)
+        try:
+            yield
+        finally:
+            self.exit()
 
 
 def _kind(op: str) -> str:
@@ -170,7 +167,7 @@ def generation_workload(args, tracker: PartTracker):
 
 
 def pretrain_workload(args, tracker: PartTracker):
-    from bench_pretrain import build_model
+    from bench_pretrain import build_model, make_train_step
     torch.manual_seed(0)
     model = build_model(args.arch).train()
     tg = model.target_generator
@@ -180,21 +177,13 @@ def pretrain_workload(args, tracker: PartTracker):
     tracker.hook(model.backbone, 'encoder')
     tracker.hook(model.neck, 'token_decoder')
     tracker.hook(model.head, 'head')
-    params = [p for p in model.parameters() if p.requires_grad]
-    optim = torch.optim.AdamW(params, lr=1.6e-3, betas=(0.9, 0.95), weight_decay=0.05, fused=True)
+    train_step = make_train_step(model, args.precision, torch.device('cpu'),
+                                 phase=tracker.block)
     images = torch.rand(args.batch, 3, 256, 256)
-    dtype = torch.bfloat16 if args.precision == 'bf16' else None
 
     def run():
         torch.manual_seed(1)  # bench_pretrain's first timed step: the same masks
-        with torch.autocast('cpu', dtype=dtype, enabled=dtype is not None):
-            loss = model.loss([images], [])['loss']
-        with tracker.block('backward'):
-            loss.backward()
-        with tracker.block('optimizer'):
-            torch.nn.utils.clip_grad_norm_(params, 3.0)
-            optim.step()
-            optim.zero_grad(set_to_none=True)
+        train_step(images)
 
     run()  # warm-up
     return run
