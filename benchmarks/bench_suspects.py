@@ -103,7 +103,8 @@ def main() -> None:
         flop = 2 * 2 * C * C * 9 * S * S
         rates[f'conv3x3_{C}ch_{S}px_cl'] = round(flop / best(lambda: conv(x), repeats) / 1e9, 1)
     res['kernel_rates'] = rates
-    res['threads'] = dict(intra_op=torch.get_num_threads(), inter_op=torch.get_num_interop_threads(),
+    res['threads'] = dict(intra_op=torch.get_num_threads(),
+                          inter_op=torch.get_num_interop_threads(),
                           cores_allowed=len(os.sched_getaffinity(0)))
     out.update(suspects=res)
     print(json.dumps(out))
