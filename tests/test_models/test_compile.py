@@ -10,7 +10,7 @@ from mmpretrain.registry import MODELS
 import addp_mm  # noqa: F401
 from tools.train import merge_args, parse_args
 
-from ..test_generation.helpers import TOY_PRETRAIN_CONFIG, build_toy_generator
+from ..test_generation.helpers import REPO_ROOT, TOY_PRETRAIN_CONFIG, build_toy_generator
 
 TOL = 1e-4  # the conformance fixtures' relative tolerance
 
@@ -79,3 +79,9 @@ def test_train_compile_flag_reaches_the_model():
     cfg = merge_args(Config.fromfile(TOY_PRETRAIN_CONFIG),
                      parse_args([TOY_PRETRAIN_CONFIG, '--work-dir', 'unused']))
     assert not cfg.model.get('compile', False)
+    # a model without the switch (a fine-tuning classifier): mmengine's own cfg.compile
+    cls_config = str(REPO_ROOT / 'configs/addp/mini'
+                     / 'cls_vit-tiny-p4_1xb64-cpu-coslr-600iter_digits-32px.py')
+    cfg = merge_args(Config.fromfile(cls_config),
+                     parse_args([cls_config, '--compile', '--work-dir', 'unused']))
+    assert cfg.compile is True and 'compile' not in cfg.model
