@@ -28,8 +28,10 @@ def test_profile_generation_splits_time_and_operations():
     parts = {p['part']: p for p in result['parts']}
     assert {'vqgan_decode', 'encoder', 'token_decoder', 'head'} <= set(parts)
     assert any(name.startswith('rest') for name in parts)
-    # the parts do not overlap: their times add up to at most the whole run
-    assert sum(p['seconds'] for p in parts.values()) <= result['seconds'] * 1.01
+    # the parts do not overlap: their times add up to at most the whole run (each time is
+    # rounded to 1 ms in the JSON: up to 0.5 ms per part, which matters at this tiny size)
+    rounding = 0.0005 * len(parts)
+    assert sum(p['seconds'] for p in parts.values()) <= result['seconds'] * 1.01 + rounding
     assert parts['vqgan_decode']['gflop_conv'] > 0 and parts['vqgan_decode']['gflop_matmul'] == 0
     assert parts['encoder']['gflop_matmul'] > 0 and parts['token_decoder']['gflop_matmul'] > 0
     # operators land in their part (times are rounded to ms: too short to compare at this size)
