@@ -153,7 +153,7 @@ def run(name: str, config: str, work_dir: str, seed: int, options: Optional[dict
     """
     from mmengine.runner import Runner
 
-    from addp_demo.stages import stage_config
+    from addp_mm.engine.stages import stage_config
 
     # a stage that did not finish starts again (they take minutes)
     cfg = stage_config(name, osp.join(CONFIG_DIR, CONFIGS[config]), work_dir, max_iters, options,

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # the demo's code: tools/addp_demo, tool code beside tools/demo.py
 sys.path.insert(0, str(ROOT / 'tools'))
 from addp_demo.pipeline import CONFIGS, SIZES  # noqa: E402
-from addp_demo.stages import final_checkpoint  # noqa: E402
+from addp_mm.engine.stages import final_checkpoint  # noqa: E402
 
 CONFIG_DIR = ROOT / 'configs' / 'addp' / 'from_scratch'
 

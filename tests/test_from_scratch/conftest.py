@@ -10,7 +10,7 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # the demo's code is tool code beside tools/demo.py (tools/addp_demo), not part of addp_mm
 sys.path.insert(0, osp.join(REPO, 'tools'))
 from addp_demo.pipeline import CONFIGS, SIZES  # noqa: E402
-from addp_demo.stages import latest_scalars  # noqa: E402
+from addp_mm.engine.stages import latest_scalars  # noqa: E402
 
 CONFIG_DIR = osp.join(REPO, 'configs', 'addp', 'from_scratch')
 

@@ -7,7 +7,7 @@ import torch
 from mmengine.config import Config
 
 import addp_mm  # noqa: F401
-from addp_demo.stages import run_stage, set_max_iters  # tools/addp_demo (conftest.py)
+from addp_mm.engine.stages import run_stage, set_max_iters
 from addp_mm.utils.checkpoint import load_checkpoint_file
 
 from .conftest import config_path, read_log

@@ -17,12 +17,12 @@ from mmengine.runner import load_checkpoint
 from mmpretrain.registry import MODELS
 from PIL import Image
 
+from addp_mm.engine.stages import latest_scalars, run_stage
 from addp_mm.generation.api import build_generator, inpaint
 from addp_mm.generation.sampling import image_seeds
 from addp_mm.models.utils.masking import nested_masks, num_masked
 from .data import PHOTOS, write_crops
 from .figures import plot_losses, save_grid
-from .stages import latest_scalars, run_stage
 
 #: The config file of each stage, inside ``config_dir`` (``configs/addp/from_scratch``).
 CONFIGS = dict(

@@ -67,6 +67,11 @@ class MAGEViT(BaseModule):
         vocab_size (int): Defaults to 2025 (1024 codes + 1000 class slots + mask, kept for weight
             compatibility with the release even when the codebook is smaller).
         drop_rate (float): Dropout in the embedding and every block. Defaults to 0.1.
+        embed_init_std (float): Std of the normal init of the token and position embeddings
+            (``token_emb.*``, ``decoder_pos_embed_learned``). The MLM layer's logits are tied to
+            the token embeddings, so this scale bounds how confident the untrained head can be.
+            Defaults to the official 0.02; narrow models should use
+            :func:`~addp_mm.models.utils.init.width_aware_embed_std` (docs/method.md §3.8).
         init_cfg (dict, optional): Defaults to the official initialisation.
     """
 
@@ -84,8 +89,11 @@ class MAGEViT(BaseModule):
                  mask_token_label: int = 2024,
                  vocab_size: int = 2025,
                  drop_rate: float = 0.1,
+                 embed_init_std: float = .02,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
+        if not embed_init_std > 0:
+            raise ValueError(f'embed_init_std must be positive, got {embed_init_std}.')
         if not (codebook_size <= fake_class_label < vocab_size and
                 codebook_size <= mask_token_label < vocab_size):
             raise ValueError(f'fake_class_label ({fake_class_label}) and mask_token_label '
@@ -96,6 +104,7 @@ class MAGEViT(BaseModule):
         self.num_tokens = num_tokens
         self.fake_class_label = fake_class_label
         self.mask_token_label = mask_token_label
+        self.embed_init_std = float(embed_init_std)
         seq_len = num_tokens + 1
         self.token_emb = TokenEmbedding(vocab_size, embed_dims, seq_len, drop_rate)
         self.blocks = nn.ModuleList(
@@ -115,10 +124,10 @@ class MAGEViT(BaseModule):
         if self.init_cfg is not None:
             return
         # official MAGE: xavier Linear, LayerNorm (1, 0), normal(0.02) embeddings and position
-        # embeddings
-        init_official(self)
+        # embeddings (0.02 = embed_init_std's default)
+        init_official(self, embed_std=self.embed_init_std)
         if self.decoder_pos_embed_learned.requires_grad:
-            nn.init.normal_(self.decoder_pos_embed_learned, std=.02)
+            nn.init.normal_(self.decoder_pos_embed_learned, std=self.embed_init_std)
 
     def forward(self,
                 tokens: torch.Tensor,

@@ -31,6 +31,10 @@ class ADDPTokenDecoder(BaseModule):
         num_tokens (int): Grid tokens L. Defaults to 256.
         vocab_size (int): Token vocabulary (1024 codes + 1000 classes + mask). Defaults to 2025.
         drop_rate (float): Dropout in the blocks (official 0.1).
+        embed_init_std (float): Std of the normal init of the token embedding (``token_emb``,
+            which the head's logits are tied to), the mask token and the three position tables.
+            Defaults to the official 0.02; narrow models should use
+            :func:`~addp_mm.models.utils.init.width_aware_embed_std` (docs/method.md §3.8).
     """
 
     def __init__(self,
@@ -42,8 +46,12 @@ class ADDPTokenDecoder(BaseModule):
                  num_tokens: int = 256,
                  vocab_size: int = 2025,
                  drop_rate: float = 0.1,
+                 embed_init_std: float = .02,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
+        if not embed_init_std > 0:
+            raise ValueError(f'embed_init_std must be positive, got {embed_init_std}.')
+        self.embed_init_std = float(embed_init_std)
         Dd = decoder_embed_dims or embed_dims
         if Dd != embed_dims:
             raise ValueError(f'decoder_embed_dims ({Dd}) must equal embed_dims ({embed_dims}): the '
@@ -64,10 +72,10 @@ class ADDPTokenDecoder(BaseModule):
         super().init_weights()
         if self.init_cfg is not None:
             return
-        init_official(self)
+        init_official(self, embed_std=self.embed_init_std)
         for p in (self.mask_token, self.decoder_pos_embed_learned, self.decoder_pos_mask_embed,
                   self.decoder_pos_token_embed):
-            nn.init.normal_(p, std=.02)
+            nn.init.normal_(p, std=self.embed_init_std)
 
     def embed_inputs(self, latent: Optional[torch.Tensor], ids: torch.Tensor,
                      mask: torch.Tensor) -> torch.Tensor:

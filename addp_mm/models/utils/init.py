@@ -4,10 +4,15 @@ import math
 import torch.nn as nn
 
 
-def init_official(module: nn.Module) -> None:
+def init_official(module: nn.Module, embed_std: float = .02) -> None:
     """Xavier-uniform Linear weights with zero bias, LayerNorm (1, 0), normal(0.02) embeddings.
 
     Frozen sub-modules (``requires_grad=False`` parameters) are left untouched.
+
+    Args:
+        module (nn.Module): The module to initialise (recursively).
+        embed_std (float): Std of the ``nn.Embedding`` tables. The official value, 0.02, is the
+            default; see :func:`width_aware_embed_std` for why narrow models need more.
     """
     for m in module.modules():
         if any(not p.requires_grad for p in m.parameters(recurse=False)):
@@ -20,7 +25,7 @@ def init_official(module: nn.Module) -> None:
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
         elif isinstance(m, nn.Embedding):
-            nn.init.normal_(m.weight, std=.02)
+            nn.init.normal_(m.weight, std=embed_std)
 
 
 def init_patch_embed(conv: nn.Conv2d) -> None:
@@ -36,3 +41,18 @@ def init_patch_embed(conv: nn.Conv2d) -> None:
         fan_in = w[0].numel()
         bound = 1. / math.sqrt(fan_in) if fan_in > 0 else 0.
         nn.init.uniform_(conv.bias, -bound, bound)
+
+
+def width_aware_embed_std(width: int, base_width: int = 768, base_std: float = .02) -> float:
+    """``base_std * sqrt(base_width / width)``: the token-embedding init of a narrow model.
+
+    The MLM heads of MAGE and ADDP score a LayerNorm-ed feature h (norm about sqrt(D)) against the
+    tied, detached token embeddings, so at initialisation the logits differ by at most about
+    ``std * D``. At the official ``std = 0.02`` a ViT-B (D = 768) can put 0.999 on one of 64 codes,
+    a width-128 model at most about 0.17; the embeddings do not grow (their only gradient passes a
+    LayerNorm that ignores their scale), so that cap loosens only as the head's LayerNorm gain
+    moves, by about lr per optimizer step (docs/method.md §3.8). This value gives a narrow model
+    the embedding norm of a ViT-B (``std * sqrt(D)`` is kept): the cap at width 128 rises to
+    about 0.88.
+    """
+    return base_std * math.sqrt(base_width / width)

@@ -1,4 +1,5 @@
-"""Running one training stage of the from-scratch pipeline with the mmengine Runner."""
+"""Running training stages in-process with the mmengine Runner (the demo, the mini paper,
+``tools/train.py --max-iters``): one config, its options, its length, a fresh Runner."""
 import copy
 import glob
 import os.path as osp
