@@ -429,7 +429,7 @@ def figures(fig_dir: str, sets: dict, labels, generator, test_x, test_y, seed: i
     """Sample grid, side-by-side overview of every scored set, inpainting of test digits."""
     import torch
 
-    from addp_demo.figures import save_grid
+    from addp_mm.utils.figures import save_grid
     from addp_mm.generation.api import inpaint
     os.makedirs(fig_dir, exist_ok=True)
     paths = {}

@@ -8,7 +8,6 @@ Example::
     out = inpaint(model, load_image('cat.jpg', 256), pixel_mask=load_mask('hole.png', 256), seed=0)
     save_png(out['images'][0], 'cat_inpainted.png')
 """
-import logging
 import os
 import os.path as osp
 from typing import Dict, Optional, Sequence, Union
@@ -20,6 +19,7 @@ from mmengine.config import Config
 from mmengine.logging import MMLogger
 from PIL import Image
 
+from ..models.utils.init import init_quietly
 from .generator import ADDPGenerator  # noqa: F401  (registers the model)
 from .sampling import image_seeds, pixel_mask_to_tokens
 
@@ -65,16 +65,9 @@ def build_generator(config, checkpoint: Optional[str], device: Union[str, torch.
 
 
 def _init_quietly(model) -> None:
-    """``model.init_weights()`` without mmengine's per-parameter "initialized by" dump (about
-    a thousand INFO lines on the console when no log file is open); warnings still show."""
-    logger = MMLogger.get_current_instance()
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        model.init_weights()
-    finally:
-        logger.setLevel(level)
-    logger.info('random weights (seed 0) for a smoke test: the images will be noise')
+    """Random weights for a smoke test, quietly (:func:`init_quietly`), and a line that says so."""
+    init_quietly(model)
+    MMLogger.get_current_instance().info('random weights (seed 0) for a smoke test: the images will be noise')
 
 
 def load_image(path: str, size: int) -> torch.Tensor:

@@ -3,7 +3,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from addp_demo.figures import LOSS_FIG_PX, grid_size  # tools/addp_demo (conftest.py)
+from addp_demo.figures import LOSS_FIG_PX  # tools/addp_demo (conftest.py)
+from addp_mm.utils.figures import grid_size
 from addp_demo.pipeline import SIZES
 
 

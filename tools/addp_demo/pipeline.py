@@ -22,7 +22,8 @@ from addp_mm.generation.api import build_generator, inpaint
 from addp_mm.generation.sampling import image_seeds
 from addp_mm.models.utils.masking import nested_masks, num_masked
 from .data import PHOTOS, write_crops
-from .figures import plot_losses, save_grid
+from addp_mm.utils.figures import save_grid
+from .figures import plot_losses
 
 #: The config file of each stage, inside ``config_dir`` (``configs/addp/from_scratch``).
 CONFIGS = dict(

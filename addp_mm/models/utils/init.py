@@ -1,7 +1,9 @@
 """The official ADDP/MAGE initialisation, shared by the trainable modules."""
+import logging
 import math
 
 import torch.nn as nn
+from mmengine.logging import MMLogger
 
 
 def init_official(module: nn.Module, embed_std: float = .02) -> None:
@@ -56,3 +58,15 @@ def width_aware_embed_std(width: int, base_width: int = 768, base_std: float = .
     about 0.88.
     """
     return base_std * math.sqrt(base_width / width)
+
+
+def init_quietly(model: nn.Module) -> None:
+    """``model.init_weights()`` without mmengine's per-parameter "initialized by" dump (about a
+    thousand INFO lines on the console when no log file is open); warnings still show."""
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        model.init_weights()
+    finally:
+        logger.setLevel(level)
