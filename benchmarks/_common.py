@@ -1,19 +1,46 @@
-"""What every benchmark JSON line says about the machine, and the floor of a counted run.
+"""The shared code of the benchmark scripts: a private helper, not an entry point.
 
-The CI machine kind is not one processor (a Zen 3 EPYC with AVX2 only on one draw, a Zen 5 with
-AVX-512 and native bf16 on another), so a figure means nothing without the processor it came from.
-:func:`machine` gives the CPU model, its family and the flags that change speed and numerics;
-:func:`peak_rates` measures what this machine's kernels reach at best (the ``bench_peak.py``
-figures); :func:`floor` divides a run's counted operations (``--flops``) by those rates. Shared by
-``bench_pretrain.py``, ``bench_generate.py``, ``bench_peak.py`` and ``gpu_check.py``; not part of
-the library.
+Every script in this folder runs as ``python benchmarks/X.py``, so this folder is on ``sys.path``
+and ``import _common`` finds this file; ``addp_mm`` is the installed (editable) package. The
+scripts import this module and ``addp_mm``, never each other (benchmarks/README.md lists which
+file is which).
+
+- What every JSON line says about the machine: :func:`machine`. The CI machine kind is not one
+  processor (a Zen 3 EPYC with AVX2 only on one draw, a Zen 5 with AVX-512 and native bf16 on
+  another), so a figure means nothing without the processor it came from: the CPU model, its
+  family and the flags that change speed and numerics.
+- The floor of a counted run (``--flops``): :func:`peak_rates` measures what this machine's
+  kernels reach at best (the ``bench_peak.py`` figures), :func:`flop_split` and :func:`floor`
+  divide a run's counted operations by those rates, :func:`flop_report` gives the fields a
+  script adds to its line.
+- The workloads: :func:`build_pretrain_model` (an ADDP pre-training model with random weights),
+  :func:`make_train_step` (one full pre-training step as the configs run it) and
+  :data:`GENERATION_CONFIGS`.
+- Device helpers: :func:`sync`, :func:`peak_rss_gib`.
 """
+import contextlib
 import os
+import os.path as osp
 import platform
+import resource
 import time
-from typing import Dict, Optional
+from typing import Callable, Dict, Optional
 
 import torch
+from mmengine.config import Config
+from mmpretrain.registry import MODELS
+
+import addp_mm  # noqa: F401  (registers the ADDP modules into mmpretrain's MODELS)
+from addp_mm.models.utils.init import init_quietly
+
+#: The repository root (the configs are read from there).
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+#: The ADDP pre-training model of each arch (``build_pretrain_model``), relative to :data:`REPO`.
+PRETRAIN_MODEL_CONFIG = 'configs/addp/_base_/models/addp_vit-{arch}-p16.py'
+#: The 20-step ImageNet generation config of each arch, relative to :data:`REPO`.
+GENERATION_CONFIGS = dict(
+    base='configs/addp/generation/addp_vit-base-p16_1xb32-20steps-cosine_in1k-256px.py',
+    large='configs/addp/generation/addp_vit-large-p16_1xb32-20steps-cosine_in1k-256px.py')
 
 #: /proc/cpuinfo flags that decide which kernels oneDNN / MKL run (fp32 width, native bf16).
 FLAGS_OF_INTEREST = ('avx2', 'fma', 'avx512f', 'avx512_bf16', 'avx512_fp16', 'avx512_vnni',
@@ -120,3 +147,95 @@ def floor(split: Dict[str, float], rates: Dict[str, float]) -> Dict[str, float]:
     seconds = (split['tflop_matmul'] * 1e3 / rates['matmul_gflop_per_s'] +
                split['tflop_conv'] * 1e3 / conv_rate)
     return dict(floor_s=round(seconds, 3), peak=rates)
+
+
+def flop_report(counter, seconds: float, rates: Dict[str, float]) -> Dict:
+    """The ``--flops`` fields of a run counted by ``counter`` (a ``FlopCounterMode``) and timed
+    at ``seconds``: achieved ``gflop_per_s``, the matmul / convolution split (:func:`flop_split`),
+    ``floor_s`` and ``peak`` against ``rates`` (:func:`floor`) and ``over_floor`` (seconds /
+    floor)."""
+    out = dict(gflop_per_s=round(counter.get_total_flops() / 1e9 / seconds, 1),
+               **flop_split(counter))
+    out.update(floor(out, rates))
+    out['over_floor'] = round(seconds / out['floor_s'], 3)
+    return out
+
+
+def sync(device: torch.device) -> None:
+    """Wait for a CUDA device's queued work (a timer stops only after it); no-op on a CPU."""
+    if torch.device(device).type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
+def peak_rss_gib() -> float:
+    """The process's peak resident memory so far, in GiB."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)
+
+
+def build_pretrain_model(arch: str) -> torch.nn.Module:
+    """The ADDP pre-training model of ``arch`` at its real size, with random weights (the frozen
+    VQGAN and token predictor too: no checkpoint is read).
+
+    Args:
+        arch (str): ``'base'`` (ViT-B + MAGE-B) or ``'large'`` (ViT-L + MAGE-L).
+
+    Returns:
+        nn.Module: The model, initialised, on the CPU.
+    """
+    cfg = Config.fromfile(osp.join(REPO, PRETRAIN_MODEL_CONFIG.format(arch=arch)))
+    cfg.model.target_generator.vqgan.checkpoint = None
+    cfg.model.target_generator.predictor.checkpoint = None
+    model = MODELS.build(cfg.model)
+    init_quietly(model)
+    return model
+
+
+def make_train_step(model: torch.nn.Module, precision: str, device: torch.device,
+                    forward_context: Callable = contextlib.nullcontext,
+                    phase: Optional[Callable] = None) -> Callable:
+    """One full pre-training step as the configs run it, shared by the benchmarks.
+
+    Autocast in ``precision`` (fp32: none), fused AdamW (lr 1.6e-3, betas (0.9, 0.95), wd 0.05),
+    gradient clipping at 3.0, and for fp16 a GradScaler with the official growth interval 500.
+
+    Args:
+        model (nn.Module): An ADDP pre-training model in train mode.
+        precision (str): ``'fp32'``, ``'bf16'`` or ``'fp16'``.
+        device (torch.device): Where it runs (autocast's device type).
+        forward_context (callable): Makes a context entered around the forward pass (e.g. an
+            SDPA kernel restriction).
+        phase (callable, optional): ``phase(name)`` makes a context around the ``'backward'``
+            and ``'optimizer'`` phases (e.g. a profiler range).
+
+    Returns:
+        callable: ``step(images) -> loss``: one step on (B, 3, H, W) images, its loss tensor.
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    optim = torch.optim.AdamW(params, lr=1.6e-3, betas=(0.9, 0.95), weight_decay=0.05,
+                              fused=True)
+    scaler = torch.amp.GradScaler(device.type, growth_interval=500) \
+        if precision == 'fp16' else None
+    dtype = dict(bf16=torch.bfloat16, fp16=torch.float16).get(precision)
+    phase = phase or (lambda name: contextlib.nullcontext())
+
+    def step(images: torch.Tensor) -> torch.Tensor:
+        with forward_context(), torch.autocast(device.type, dtype=dtype,
+                                               enabled=dtype is not None):
+            loss = model.loss([images], [])['loss']
+        with phase('backward'):
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.unscale_(optim)
+            else:
+                loss.backward()
+        with phase('optimizer'):
+            torch.nn.utils.clip_grad_norm_(params, 3.0)
+            if scaler is not None:
+                scaler.step(optim)
+                scaler.update()
+            else:
+                optim.step()
+            optim.zero_grad(set_to_none=True)
+        return loss
+
+    return step
