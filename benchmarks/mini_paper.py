@@ -412,7 +412,7 @@ def run_seed(seed: int, out: str, size: str = 'full', stage_iters: Optional[dict
                                  test_y, seed)
     results['stage_seconds'] = {k: v['seconds'] for k, v in stages.items()}
     results['generation_seconds'] = gen_seconds
-    from machine_info import machine
+    from _common import machine
     results['machine'] = machine()
     results['seconds'] = time.time() - start
     with open(osp.join(out, 'results.json'), 'w') as f:
