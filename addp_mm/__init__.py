@@ -21,6 +21,7 @@ from .version import __version__  # noqa: E402
 from .utils.checkpoint import register_mmengine_loader  # noqa: E402
 from .utils.image_loading import name_unreadable_images  # noqa: E402
 from . import models  # noqa: F401,E402  (registers into mmpretrain's MODELS)
+from . import datasets  # noqa: F401,E402  (registers into mmpretrain's DATASETS)
 from . import engine  # noqa
 
 register_mmengine_loader()
