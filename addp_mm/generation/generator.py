@@ -1,10 +1,11 @@
 """ADDP as an mmagic unconditional generative model (a plain mmengine ``BaseModel``).
 
 Only the mmagic interface lives here: the network is pre-training's
-(:class:`~addp_mm.models.algorithms.addp.ADDPNetwork`, same parts, same state-dict layout) and
-the denoising loop is :func:`addp_mm.generation.sampling.generate`.
+(:class:`~addp_mm.models.networks.ADDPNetwork`, ``models/networks/addp_network.py``: same parts,
+same state-dict layout) and the denoising loop is :func:`addp_mm.generation.sampling.generate`.
 """
 import copy
+import functools
 import warnings
 from typing import Callable, Dict, List, Optional, Sequence, Union
 
@@ -14,11 +15,10 @@ from mmengine.logging import MMLogger
 from mmengine.model import BaseModel, ModuleDict
 from mmagic.registry import MODELS
 from mmagic.structures import DataSample
-from mmpretrain.registry import MODELS as PRETRAIN_MODELS
 from tqdm import tqdm
 
 from .. import models  # noqa: F401  (registers ADDPViT & co. in mmpretrain's MODELS)
-from ..models.algorithms.addp import ADDPNetwork
+from ..models.networks import ADDPNetwork, build_network_parts, build_part
 from ..utils.checkpoint import load_checkpoint_file
 from ..utils.convert import convert_official_addp, is_official_addp
 from ..utils.device import EMULATED_BF16_HINT, cpu_has_native_bf16, fp32_without_tf32
@@ -34,17 +34,6 @@ SAMPLE_KWARGS = SamplingOptions.names() + ('seed', 'indices', 'show_progress')
 PRECISIONS = ('fp32', 'bf16', 'fp16')
 #: Tensors of a pre-training checkpoint that generation does not use (the token predictor).
 UNUSED_PREFIX = 'target_generator.predictor.'
-
-
-def _build_part(cfg: dict) -> torch.nn.Module:
-    """Build an addp_mm part from mmpretrain's registry.
-
-    ``_scope_`` pins the scope: under the Runner's ``default_scope='mmagic'`` a bare build would
-    look the type up in mmagic's registry, where the addp_mm parts are not registered.
-    """
-    cfg = dict(cfg)
-    cfg.setdefault('_scope_', 'mmpretrain')
-    return PRETRAIN_MODELS.build(cfg)
 
 
 @MODELS.register_module()
@@ -66,6 +55,9 @@ class ADDPGenerator(ADDPNetwork, BaseModel):
     ``target_generator.vqgan.*``), so an addp_mm pre-training checkpoint (and the converter's
     output) loads as it is; its token predictor (``target_generator.predictor.*``) is not used
     and is left out. The official release is converted on the fly. Every load is strict.
+
+    ``target_generator`` here is a ``ModuleDict`` that holds only the frozen VQGAN, kept for the
+    key layout of pre-training; docs/method.md §1.3 lists its meaning in every model.
 
     Args:
         backbone (dict): :class:`ADDPViT` config (pixel encoder).
@@ -117,11 +109,9 @@ class ADDPGenerator(ADDPNetwork, BaseModel):
         if isinstance(data_preprocessor, dict):
             data_preprocessor = MODELS.build(data_preprocessor)
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        self.backbone = _build_part(backbone)
-        self.neck = _build_part(neck)
-        self.head = _build_part(head)
-        self.tie_head()
-        self.target_generator = ModuleDict(dict(vqgan=_build_part(vqgan)))
+        parts = build_network_parts(backbone, neck, head)
+        self.backbone, self.neck, self.head = parts['backbone'], parts['neck'], parts['head']
+        self.target_generator = ModuleDict(dict(vqgan=build_part(vqgan)))
         grid = self.vqgan.resolution // self.vqgan.downsample
         if grid * grid != self.neck.num_tokens or self.backbone.num_patches != self.neck.num_tokens:
             raise ValueError(
@@ -234,26 +224,6 @@ class ADDPGenerator(ADDPNetwork, BaseModel):
                           "Use precision='fp32' here.")
         return torch.autocast(device, dtype=dtype)
 
-    def token_logits(self, x: Optional[torch.Tensor], ids: torch.Tensor,
-                     mask: torch.Tensor) -> torch.Tensor:
-        """Codebook logits for (image, ids, undecided mask) (docs/method.md §4.1, item 1).
-
-        When every position is undecided the decoder input is the same for every image (mask
-        tokens and position embeddings only), so the encoder is skipped and the decoder runs once
-        for the whole batch; the head scores the grid positions only (see
-        :meth:`~addp_mm.models.algorithms.addp.ADDPNetwork.network_logits`).
-
-        Args:
-            x (Tensor | None): (B, 3, H, W) image in [0, 1] (clamped by the encoder).
-            ids (Tensor): (B, L) ids, read at decided positions.
-            mask (Tensor): (B, L), 1 = undecided.
-
-        Returns:
-            Tensor: (B, L, K) float logits over the K codebook entries.
-        """
-        return self.network_logits(x, ids, mask, num_codes=self.vqgan.n_embed,
-                                   share_all_masked=True).float()
-
     # ---------------------------------------------------------------- sampling
     @torch.no_grad()
     def sample(self,
@@ -331,9 +301,14 @@ class ADDPGenerator(ADDPNetwork, BaseModel):
             if callback is not None:
                 callback(step, state)
 
+        # the loop reads codebook logits of the grid positions; while every position is masked
+        # (the first step of unconditional sampling) the decoder input is the same for every
+        # image, so the encoder is skipped and the decoder runs once for the batch
+        logits_fn = functools.partial(self.forward_logits, num_codes=self.vqgan.n_embed,
+                                      share_all_masked=True)
         with self.autocast():
-            out = sampling.generate(self.token_logits, self.vqgan, start, opts,
-                                    generators=generators, callback=on_step)
+            out = sampling.generate(logits_fn, self.vqgan, start, opts, generators=generators,
+                                    callback=on_step)
         if bar is not None:
             bar.close()
         out['images'] = out['images'].float()

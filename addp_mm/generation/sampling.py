@@ -3,9 +3,9 @@
 The state of a batch is: token ids ``T`` (B, L), the undecided mask ``m`` (B, L; 1 = undecided) and
 the current image ``x`` (B, 3, H, W) that the pixel encoder reads. One step (:func:`denoise_step`):
 
-1. ``logits = logits_fn(x, T, m)``: (B, L, K) logits over the K codebook entries (the network,
-   e.g. :meth:`ADDPGenerator.token_logits
-   <addp_mm.generation.generator.ADDPGenerator.token_logits>`).
+1. ``logits = logits_fn(x, T, m)``: (B, L, K) logits over the K codebook entries (the network:
+   :meth:`~addp_mm.models.networks.ADDPNetwork.forward_logits` with ``num_codes=K``, as
+   :class:`~addp_mm.generation.ADDPGenerator` binds it).
 2. ``T'``: ids drawn from the logits (categorical, nucleus top-p or argmax) at undecided positions,
    ``T`` elsewhere.
 3. ``n``: how many positions stay undecided after this step; the schedule (cosine or linear)
@@ -295,7 +295,7 @@ def generate(logits_fn: LogitsFn,
 
     Args:
         logits_fn (callable): ``logits_fn(x, ids, mask) -> (B, L, K)`` codebook logits, in eval
-            mode (e.g. ``ADDPGenerator.token_logits``).
+            mode (e.g. ``ADDPNetwork.forward_logits`` with ``num_codes=K``).
         tokenizer (VQGANTokenizer): The frozen tokenizer (``decode_mixed``).
         state (dict): The start (:func:`start_unconditional`, :func:`start_from_image`):
             ``ids`` (B, L) (only decided positions are read, and kept exactly), ``mask`` (B, L),

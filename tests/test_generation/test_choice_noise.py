@@ -18,8 +18,7 @@ import pytest
 import torch
 
 from addp_mm.generation import sampling
-from addp_mm.generation.sampling import (SamplingOptions, denoise_step, generate,
-                                         start_unconditional)
+from addp_mm.generation.sampling import SamplingOptions, denoise_step
 
 
 def official_step(logits, ids, mask, u, step, num_steps, num_initial, tau0, strategy):
@@ -85,18 +84,13 @@ def test_generate_anneals_the_choice_temperature(toy_generator, monkeypatch):
         return real(log_probs, mask, num, temperature, gumbel_u)
 
     monkeypatch.setattr(sampling, 'choose_undecided', spy)
-    L = toy_generator.num_tokens
-    gens = sampling.make_generators(torch.tensor([1, 2]))
-    with torch.no_grad():
-        generate(toy_generator.token_logits, toy_generator.vqgan, start_unconditional(2, L),
-                 SamplingOptions(num_steps=5, choice_temperature=4.5), generators=gens)
+    seeds = torch.tensor([1, 2])
+    toy_generator.sample(seeds, num_steps=5, choice_temperature=4.5,
+                         temperature_strategy='dynamic')
     assert seen == pytest.approx([4.5 * (1 - (s + 1) / 5) for s in range(5)], abs=1e-12)
     seen.clear()
-    with torch.no_grad():
-        generate(toy_generator.token_logits, toy_generator.vqgan, start_unconditional(2, L),
-                 SamplingOptions(num_steps=3, choice_temperature=4.5,
-                                 temperature_strategy='static'),
-                 generators=gens)
+    toy_generator.sample(seeds, num_steps=3, choice_temperature=4.5,
+                         temperature_strategy='static')
     assert seen == [4.5] * 3
 
 
