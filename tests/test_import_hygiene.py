@@ -159,3 +159,17 @@ def test_every_import_is_at_the_top_of_its_file():
                     inner.append(f'{key} (line {node.lineno})')
     assert inner == [], 'imports inside functions:\n' + '\n'.join(sorted(set(inner)))
 
+
+
+def test_generation_does_not_import_the_pretraining_algorithms():
+    """Generation builds the network (addp_mm.models.networks), not ADDP's pre-training."""
+    found = []
+    for path, tree in _sources():
+        if not _module_name(path).startswith('addp_mm.generation'):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                found += [f'{path.relative_to(PKG.parent)}:{node.lineno} imports {name}'
+                          for name in _imported(path, node)
+                          if name.startswith('addp_mm.models.algorithms')]
+    assert found == [], '\n'.join(found)
