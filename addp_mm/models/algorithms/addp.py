@@ -100,7 +100,7 @@ class ADDP(ADDPNetwork, BaseSelfSupervisor):
         2. ``target_generator`` (``models/target_generators/addp_target.py``, frozen, no
            gradients): the z_0 ids of the images by the VQGAN encoder
            (``models/tokenizers/vqgan.py``), the token predictor's probabilities given mask_next
-           and mask_t (``models/tokenizers/token_predictor.py``), x_t by the VQGAN decoder
+           and mask_t (``models/predictors/mage_predictor.py``), x_t by the VQGAN decoder
            (``models/tokenizers/vqgan.py``);
         3. :meth:`forward_logits` (``models/networks/addp_network.py``): the encoder reads x_t
            (``models/backbones/addp_vit.py``), the token decoder adds the reliable tokens

@@ -1,7 +1,7 @@
 """The MAGE transformer over VQ tokens (token embedding, encoder, decoder, MLM layer).
 
 A trainable backbone: :class:`~addp_mm.models.algorithms.MAGE` trains it from scratch, and
-:class:`~addp_mm.models.tokenizers.MAGETokenPredictor` is the same network, frozen, as ADDP's token
+:class:`~addp_mm.models.predictors.MAGETokenPredictor` is the same network, frozen, as ADDP's token
 predictor.
 """
 from typing import Optional
