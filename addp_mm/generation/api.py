@@ -158,7 +158,7 @@ def outpaint_mask(size: int, keep: int) -> torch.Tensor:
 
 
 def random_token_mask(num_tokens: int, ratio: float, seed: int = 0) -> torch.Tensor:
-    """Token mask for reconstruction: ``ceil(ratio * num_tokens)`` random positions undecided.
+    """Token mask for reconstruction: ``ceil(ratio * num_tokens)`` random positions masked.
 
     Returns:
         Tensor: (num_tokens,) float, 1 = regenerate.
@@ -189,7 +189,8 @@ def inpaint(model,
         model (ADDPGenerator): The generator.
         image (Tensor): (3, H, W) RGB in [0, 1] at the generator's size (:func:`load_image`).
         pixel_mask (Tensor, optional): (H, W), nonzero = generate.
-        token_mask (Tensor, optional): (L,), 1 = generate (instead of ``pixel_mask``).
+        token_mask (Tensor, optional): (L,) the mask on the token grid, 1 = masked (generated),
+            instead of ``pixel_mask``.
         seed (int): Run seed; result k uses the seed of (seed, indices[k]).
         indices (Sequence[int]): Variation indices.
         **options: Sampling options (``num_steps``, ``schedule``, ...).

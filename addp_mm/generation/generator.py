@@ -252,7 +252,7 @@ class ADDPGenerator(ADDPNetwork, BaseModel):
     @torch.no_grad()
     def inpaint(self,
                 images: torch.Tensor,
-                token_mask: torch.Tensor,
+                mask: torch.Tensor,
                 seeds: torch.Tensor,
                 show_progress: bool = False,
                 callback: Optional[Callable] = None,
@@ -260,11 +260,11 @@ class ADDPGenerator(ADDPNetwork, BaseModel):
         """Regenerate the masked tokens of images, keeping every other token exactly.
 
         Inpainting, outpainting and reconstruction differ only in the mask. The schedule covers
-        the undecided count, not the whole grid.
+        the masked count, not the whole grid.
 
         Args:
             images (Tensor): (B, 3, H, W) RGB in [0, 1], H = W = :attr:`image_size`.
-            token_mask (Tensor): (B, L), 1 = regenerate (see
+            mask (Tensor): (B, L), 1 = masked, regenerated (see
                 :func:`addp_mm.generation.sampling.pixel_mask_to_tokens`); every row must have
                 the same count.
             seeds (Tensor): (B,) int64 per-image seeds.
@@ -272,7 +272,7 @@ class ADDPGenerator(ADDPNetwork, BaseModel):
 
         Returns:
             dict: ``images`` (B, 3, H, W) in [0, 1], ``ids`` (B, L) (equal to the input image's
-            tokens outside the mask), ``mask`` (B, L) still undecided, ``input_ids`` (B, L).
+            tokens outside the mask), ``mask`` (B, L) still masked, ``input_ids`` (B, L).
         """
         device = self.data_preprocessor.device
         images = images.to(device)
@@ -281,7 +281,7 @@ class ADDPGenerator(ADDPNetwork, BaseModel):
                              f'{tuple(images.shape[-2:])}; resize / crop them first '
                              '(addp_mm.generation.api.load_image does).')
         with self.autocast():
-            start = sampling.start_from_image(self.vqgan, images, token_mask)
+            start = sampling.start_from_image(self.vqgan, images, mask)
         out = self._run(start, seeds, show_progress, callback, options)
         out['input_ids'] = start['ids']
         return out

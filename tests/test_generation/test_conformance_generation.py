@@ -63,7 +63,7 @@ def test_denoise_step_matches_official(reference, generator, step):
     assert_close_rel(out['logits'], ref['logits'], name=f'step{step} logits')
     assert_equal_or_tie(out['ids'], ref['argmax_tokens'], ref['logits'], True,
                         f'step{step} argmax tokens')
-    # decided positions keep their tokens
+    # unmasked positions keep their tokens
     kept = ~ref['mask_in'].bool()
     assert torch.equal(out['ids'][kept], ref['tokens_in'][kept])
     assert torch.equal(out['mask'].sum(1), ref['mask_next'].sum(1))
@@ -96,7 +96,7 @@ def test_chained_steps_match_official(reference, generator):
     for step in (0, 1):
         ours, ref = states[step], gen[f'step{step}']
         assert_close_rel(ours['logits'], ref['logits'], name=f'chained step{step} logits')
-        # the chain is exact (no near-tie decided differently), so ids and masks are equal
+        # the chain is exact (no near-tie resolved differently), so ids and masks are equal
         assert torch.equal(ours['ids'], ref['argmax_tokens']), f'chained step{step} ids'
         assert torch.equal(ours['mask'], ref['mask_next'].to(ours['mask'].dtype)), \
             f'chained step{step} mask'
@@ -107,12 +107,12 @@ def test_chained_steps_match_official(reference, generator):
 
 
 def test_first_step_skips_the_encoder(reference, generator, monkeypatch):
-    """With every position undecided the logits ignore x: the encoder must not run."""
+    """With every position masked the logits ignore x: the encoder must not run."""
     ref = reference.outputs['generation']['step0']
     assert bool(ref['mask_in'].bool().all())
 
     def fail(*args, **kwargs):
-        raise AssertionError('the encoder ran although every position is undecided')
+        raise AssertionError('the encoder ran although every position is masked')
 
     monkeypatch.setattr(generator.backbone, 'forward', fail)
     with torch.no_grad():

@@ -3,8 +3,8 @@
 :class:`ADDP` is the trainable network (:class:`~addp_mm.models.networks.ADDPNetwork`,
 ``models/networks/addp_network.py``: image + reliable tokens -> token logits) with the surroundings
 of pre-training: the mask schedule and the frozen target generator. Its state-dict layout
-(``backbone.*``, ``neck.*``, ``head.*``, ``target_generator.*``) is that of the official release
-after conversion.
+(``backbone.*``, ``neck.*``, ``head.*``, ``target_generator.*``) is addp_mm's checkpoint layout
+(docs/method.md §8).
 """
 from typing import Dict, List, Optional, Tuple, Union
 

@@ -47,6 +47,9 @@ class MAGE(BaseSelfSupervisor):
     Checkpoints hold the network under ``backbone.*`` (and the frozen tokenizer under
     ``target_generator.*``), which ``MAGETokenPredictor(checkpoint=...)`` loads.
 
+    ``target_generator`` here is the bare frozen tokenizer (:class:`VQGANTokenizer`);
+    docs/method.md §1.3 lists its meaning in every model.
+
     Args:
         backbone (dict): :class:`MAGEViT` config.
         target_generator (dict): Frozen :class:`VQGANTokenizer` config; set its ``checkpoint``
