@@ -19,6 +19,7 @@ from mmengine.config import Config
 from mmengine.logging import MMLogger
 from PIL import Image
 
+from ..models.utils.grid import grid_side
 from ..models.utils.init import init_quietly
 from .generator import ADDPGenerator  # noqa: F401  (registers the model)
 from .sampling import image_seeds, pixel_mask_to_tokens
@@ -201,7 +202,7 @@ def inpaint(model,
     """
     if (pixel_mask is None) == (token_mask is None):
         raise ValueError('give exactly one of pixel_mask and token_mask.')
-    grid = int(round(model.num_tokens**0.5))
+    grid = grid_side(model.num_tokens)
     if token_mask is None:
         token_mask = pixel_mask_to_tokens(pixel_mask[None].float(), grid)[0]
     token_mask = token_mask.float().reshape(-1)

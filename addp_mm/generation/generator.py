@@ -22,7 +22,7 @@ from ..models.networks import ADDPNetwork, build_network_parts, build_part
 from ..utils.checkpoint import load_checkpoint_file
 from ..utils.convert import convert_official_addp, is_official_addp
 from ..utils.device import EMULATED_BF16_HINT, cpu_has_native_bf16, fp32_without_tf32
-from ..utils.weights import extract_state_dict
+from ..utils.weights import extract_state_dict, load_strict
 from . import sampling
 from .sampling import SamplingOptions
 
@@ -34,6 +34,10 @@ SAMPLE_KWARGS = SamplingOptions.names() + ('seed', 'indices', 'show_progress')
 PRECISIONS = ('fp32', 'bf16', 'fp16')
 #: Tensors of a pre-training checkpoint that generation does not use (the token predictor).
 UNUSED_PREFIX = 'target_generator.predictor.'
+#: What a checkpoint must hold for the generator (named in the errors of a strict load).
+GENERATOR_WEIGHTS = ('ADDP generator (backbone, neck, head and target_generator.vqgan of an addp_mm '
+                     'pre-training checkpoint, of the output of '
+                     'tools/model_converters/convert_addp.py or of the official ADDP release)')
 
 
 @MODELS.register_module()
@@ -161,7 +165,8 @@ class ADDPGenerator(ADDPNetwork, BaseModel):
     def _adapt_checkpoint(self, module, state_dict: StateDict, prefix: str, local_metadata,
                           strict, missing_keys, unexpected_keys, error_msgs) -> None:
         """``load_state_dict`` pre-hook: convert the official release, leave out the token
-        predictor, then require every weight (strict).
+        predictor, then require every weight with the config's size
+        (:func:`~addp_mm.utils.weights.load_strict`).
 
         It runs for every loader (``load_weights``, the Runner's ``load_from``, mmagic's
         inferencer), whose ``strict=False`` would otherwise only log missing weights.
@@ -177,20 +182,9 @@ class ADDPGenerator(ADDPNetwork, BaseModel):
                 del state_dict[k]
         state_dict.update({prefix + k: v for k, v in adapted.items()})
 
-        expected = self.state_dict()
-        missing = [k for k in expected if k not in adapted]
-        if missing:
-            raise KeyError(
-                f'the checkpoint does not hold the ADDP generator\'s weights: {len(missing)} of '
-                f'{len(expected)} tensors are missing (first: {missing[:5]}). Use an addp_mm '
-                'pre-training checkpoint (backbone/neck/head + target_generator.vqgan), the '
-                'output of tools/model_converters/convert_addp.py or the official ADDP release.')
-        wrong = [f'{k}: file {tuple(adapted[k].shape)} vs model {tuple(v.shape)}'
-                 for k, v in expected.items() if adapted[k].shape != v.shape]
-        if wrong:
-            raise ValueError(f'the checkpoint does not match the generator sizes of the config '
-                             f'({len(wrong)} tensors differ, first: {wrong[:3]}); use the config '
-                             'of the same architecture (base / large).')
+        # every weight present with the config's size; the copy load_state_dict makes next
+        # writes the same values again
+        load_strict(self, adapted, GENERATOR_WEIGHTS, 'the checkpoint')
 
     # ---------------------------------------------------------------- network
     @property

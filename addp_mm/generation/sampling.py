@@ -34,6 +34,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn.functional as F
 
+from ..models.utils.grid import grid_side
 from ..models.utils.masking import generation_ratio
 
 SAMPLING_METHODS = ('categorical', 'top_p', 'argmax')
@@ -280,7 +281,7 @@ def denoise_step(logits_fn: LogitsFn, tokenizer, state: State, step: int, num_in
     new_mask = choose_masked(log_probs, mask, num, tau, u[:, 1])
 
     B, L, _ = logits.shape
-    side = int(round(L**0.5))
+    side = grid_side(L)
     probs = F.softmax(logits, dim=-1).transpose(1, 2).reshape(B, -1, side, side)
     new_x = tokenizer.decode_mixed(new_ids, new_mask, probs)
     return dict(logits=logits, ids=new_ids, mask=new_mask, x=new_x)

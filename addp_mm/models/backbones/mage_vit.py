@@ -11,6 +11,7 @@ import torch.nn as nn
 from mmengine.model import BaseModule
 from mmpretrain.registry import MODELS
 
+from ..utils.grid import grid_side
 from ..utils.init import init_official
 from ..utils.mlm import MlmLayer
 from ..utils.transformer import Dropout, TransformerBlock
@@ -182,6 +183,6 @@ class MAGEViT(BaseModule):
             Tensor: (B, codebook_size, h, w) probabilities (softmax over the codebook).
         """
         B, L = ids.shape
-        side = int(round(L**0.5))
+        side = grid_side(L)
         probs = self(ids, mask).float().softmax(-1)  # (B, L, K)
         return probs.transpose(1, 2).reshape(B, -1, side, side)

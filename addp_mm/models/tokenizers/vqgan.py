@@ -15,6 +15,7 @@ from mmengine.model import BaseModule
 from mmpretrain.registry import MODELS
 
 from ..utils.frozen import FrozenCheckpointMixin
+from ..utils.grid import grid_side
 
 
 def _norm(channels: int, groups: int = 32) -> nn.GroupNorm:
@@ -277,7 +278,7 @@ class VQGAN(BaseModule):
     def ids_to_vectors(self, ids: torch.Tensor) -> torch.Tensor:
         """ids (B, h*w) -> codebook vectors (B, embed_dim, h, w)."""
         B, L = ids.shape
-        side = int(round(L**0.5))
+        side = grid_side(L)
         return self.quantize.lookup(ids.view(B, side, side))
 
     def soft_vectors(self, probs: torch.Tensor) -> torch.Tensor:
