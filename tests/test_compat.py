@@ -20,17 +20,17 @@ from addp_mm import compat
 ROOT = Path(__file__).resolve().parents[1]
 
 _PROBES = r'''
-import json, logging, os, socket, sys
+import json, logging, os, sys
 attempts = []
-def refuse(*args, **kwargs):
-    attempts.append(repr(args[:1]))
-    raise OSError('network disabled by the test')
-class NoSocket(socket.socket):
-    def connect(self, *a, **k): refuse(*a)
-    def connect_ex(self, *a, **k): refuse(*a)
-socket.socket = NoSocket
-socket.create_connection = refuse
-socket.getaddrinfo = refuse
+
+
+def no_network(event, args):  # an audit hook: every name lookup and connection is refused
+    if event in ('socket.getaddrinfo', 'socket.connect'):
+        attempts.append(event)
+        raise OSError('network disabled by the test')
+
+
+sys.addaudithook(no_network)
 
 if sys.argv[1] == 'patched':
     import addp_mm  # noqa: F401
@@ -180,11 +180,15 @@ def test_unreadable_images_named_after_import(patched):
 
 # ----------------------------------------------------------------------------- nothing else
 _GLOBALS = r'''
-import importlib, json, logging, os, socket, sys, warnings
-def refuse(*args, **kwargs):
-    raise OSError('network disabled by the test')
-socket.create_connection = refuse
-socket.getaddrinfo = refuse
+import importlib, json, logging, os, sys, warnings
+
+
+def no_network(event, args):
+    if event in ('socket.getaddrinfo', 'socket.connect'):
+        raise OSError('network disabled by the test')
+
+
+sys.addaudithook(no_network)
 ROOTS = ('mmengine', 'mmcv', 'mmpretrain', 'torch', 'numpy', 'albumentations', 'cv2')
 
 
