@@ -46,7 +46,7 @@ class NaiveSampler:
         B, L = mask.shape
         if x is None:  # the official loop feeds the input images at the first step
             x = torch.zeros(B, 3, m.image_size, m.image_size, device=mask.device)
-        return m.network_logits(x, ids, mask)[:, 1:L + 1, :m.vqgan.n_embed].float()
+        return m.forward_logits(x, ids, mask)[:, 1:L + 1, :m.vqgan.n_embed].float()
 
     @torch.no_grad()
     def sample(self, seeds, num_steps, schedule):

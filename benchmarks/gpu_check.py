@@ -33,6 +33,7 @@ installs a ``tests`` package of its own): ``gpu_check.sh`` puts it there; run di
 """
 import argparse
 import contextlib
+import functools
 import glob
 import importlib.util
 import json
@@ -214,9 +215,9 @@ def conformance(root: str, device: torch.device) -> dict:
     checks.close('x_t', res['x_t'], out['x_t'])
     checks.close('encoder_out', model.backbone(out['x_t'])[0], out['encoder_out'])
     feats = model.neck(out['encoder_out'], out['vq_tokens'], inp['mask_t'])
-    checks.close('decoder_logits', model.head(feats),
+    checks.close('decoder_logits', model.head(feats, model.neck.token_emb.weight),
                  out['decoder_logits'])
-    logits = model.predict_logits(res['x_t'], res['ids'], inp['mask_t'])
+    logits = model.forward_logits(res['x_t'], res['ids'], inp['mask_t'])
     checks.close('decoder_logits_chain', logits, out['decoder_logits'])
     if 'loss' in out:  # a batch mean: not in a trimmed copy (gpu_check_fixtures.py)
         checks.close('loss', model.head.loss(out['decoder_logits'], out['tp_probs_mask_t'],
@@ -240,7 +241,9 @@ def conformance(root: str, device: torch.device) -> dict:
         options = sampling.SamplingOptions(num_steps=cfg['gen_num_iter'],
                                            schedule=cfg['gen_schedule'], choice_temperature=0.,
                                            sampling='argmax')
-        o = sampling.denoise_step(gen.token_logits, gen.vqgan,
+        logits_fn = functools.partial(gen.forward_logits, num_codes=gen.vqgan.n_embed,
+                                      share_all_masked=True)
+        o = sampling.denoise_step(logits_fn, gen.vqgan,
                                   dict(x=st['x_in'], ids=st['tokens_in'], mask=st['mask_in']), 1,
                                   L, u, options)
         checks.close('gen_step1_logits', o['logits'], st['logits'])
@@ -260,7 +263,7 @@ def conformance(root: str, device: torch.device) -> dict:
 
         B = st['mask_in'].shape[0]
         try:
-            sampling.generate(gen.token_logits, gen.vqgan,
+            sampling.generate(logits_fn, gen.vqgan,
                               sampling.start_unconditional(B, L, device), options,
                               callback=record)
         except Stop:

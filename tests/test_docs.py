@@ -129,3 +129,76 @@ def test_the_patterns_catch_what_they_should():
     assert not any(p.search('SPECIAL 3, specs 4') for p, _ in FORBIDDEN)
     m = METHOD_REF.search('(docs/method.md §3.2, §3.3-3.5 and §4)')
     assert SECTION.findall(m.group(1)) + RANGE_END.findall(m.group(1)) == ['3.2', '3.3', '4', '3.5']
+
+
+# ----------------------------------------------------------------------------- the map
+LAYOUT_COLUMN = 25  # README's layout block: paths left of this column, descriptions right of it
+PATH_WORD = re.compile(r'(?<![\w.-])([\w.-]+(?:/[\w.-]+)*(?:/|\.(?:py|sh|md|txt|yml)))(?![\w/])')
+
+
+def _layout_block(readme: str) -> List[str]:
+    section = readme[readme.index('## Layout'):]
+    start = section.index('```\n') + 4
+    return section[start:section.index('```', start)].splitlines()
+
+
+def _layout_paths(readme: str) -> List[Tuple[str, List[str]]]:
+    """(path of an entry, words of its description that name files or folders) of the layout."""
+    entries, stack = [], []
+    for line in _layout_block(readme):
+        left, right = line[:LAYOUT_COLUMN], line[LAYOUT_COLUMN:]
+        words = PATH_WORD.findall(right)
+        if not left.strip():  # a continuation line: more description of the last entry
+            entries[-1][1].extend(words)
+            continue
+        level = (len(left) - len(left.lstrip())) // 2
+        stack = stack[:level]
+        names = left.split()
+        for name in names:
+            entries.append((osp.join(*stack, name), list(words)))
+        if len(names) == 1 and names[0].endswith('/'):
+            stack.append(names[0])
+    return entries
+
+
+def test_every_path_of_the_readme_layout_exists(repo_files):
+    entries = _layout_paths(repo_files['README.md'])
+    assert len(entries) > 20 and ('addp_mm/models/networks/', ['addp_network.py']) in entries
+    missing = []
+    for path, words in entries:
+        if not osp.exists(osp.join(REPO_ROOT, path)):
+            missing.append(path)
+        base = path if path.endswith('/') else osp.dirname(path)
+        for word in words:  # relative to the entry's folder, or to the repository
+            if not any(osp.exists(osp.join(REPO_ROOT, b, word)) for b in (base, '')):
+                missing.append(f'{word} (described under {path})')
+    assert not missing, 'README.md\'s layout names paths that do not exist:\n' + '\n'.join(missing)
+
+
+def test_every_file_of_the_method_code_map_exists(repo_files):
+    text = repo_files[osp.join('docs', 'method.md')]
+    section = text[text.index('<a id="s1.3"></a>'):text.index('<a id="s2"></a>')]
+    paths = re.findall(r'`((?:addp_mm|tools|configs|benchmarks|tests)/[^`\s]+)`', section)
+    assert len(paths) > 15 and 'addp_mm/models/networks/addp_network.py' in paths
+    missing = [p for p in paths if not osp.exists(osp.join(REPO_ROOT, p))]
+    assert not missing, f'docs/method.md §1.3 names files that do not exist: {missing}'
+
+
+def test_the_training_step_names_existing_files():
+    """ADDP.loss and the network name the file of every part they call (addp_mm/models/...)."""
+    from addp_mm.models.algorithms import ADDP
+    from addp_mm.models.networks import ADDPNetwork
+    for doc in (ADDP.loss.__doc__, ADDPNetwork.__doc__):
+        paths = re.findall(r'``(models/[\w/]+\.py)``', doc)
+        assert len(paths) >= 3, doc
+        missing = [p for p in paths if not osp.exists(osp.join(REPO_ROOT, 'addp_mm', p))]
+        assert not missing, missing
+
+
+def test_the_map_checks_catch_a_stale_path():
+    readme = ('## Layout\n\n```\naddp_mm/                 the package\n'
+              '  models/                parts: nowhere.py\n    gone/                x\n```\n')
+    entries = _layout_paths(readme)
+    assert entries == [('addp_mm/', []), ('addp_mm/models/', ['nowhere.py']),
+                       ('addp_mm/models/gone/', [])]
+    assert not osp.exists(osp.join(REPO_ROOT, 'addp_mm/models/gone/'))

@@ -72,11 +72,12 @@ def test_import_adds_no_downstream_modules():
 # The layers of addp_mm, bottom first: a module may import its own layer and the layers below it,
 # never one above. utils is the bottom layer (checkpoint files, key renaming, config helpers:
 # no model code); models build on it; engine (hooks, optimizer constructors, file I/O) on both;
-# det and generation (the mmdet and mmagic parts) on everything below. The package's own
-# __init__ (the top) wires them together.
+# det and generation (the mmdet and mmagic parts) on everything below. compat (the changes to
+# other packages, installed by ``import addp_mm``) and the package's own __init__ (the top) wire
+# them together: nothing below imports compat.
 PKG = Path(__file__).resolve().parents[1] / 'addp_mm'
 LAYERS = {'utils': 0, 'version': 0, 'models': 1, 'datasets': 1, 'engine': 2, 'det': 3,
-          'generation': 3}
+          'generation': 3, 'compat': 4}
 # Imports inside function bodies that must stay there, with the reason: none today. Entries are
 # 'addp_mm/path.py:function'.
 INNER_IMPORTS_ALLOWED: dict = {}
@@ -160,3 +161,17 @@ def test_every_import_is_at_the_top_of_its_file():
                     inner.append(f'{key} (line {node.lineno})')
     assert inner == [], 'imports inside functions:\n' + '\n'.join(sorted(set(inner)))
 
+
+
+def test_generation_does_not_import_the_pretraining_algorithms():
+    """Generation builds the network (addp_mm.models.networks), not ADDP's pre-training."""
+    found = []
+    for path, tree in _sources():
+        if not _module_name(path).startswith('addp_mm.generation'):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                found += [f'{path.relative_to(PKG.parent)}:{node.lineno} imports {name}'
+                          for name in _imported(path, node)
+                          if name.startswith('addp_mm.models.algorithms')]
+    assert found == [], '\n'.join(found)

@@ -6,7 +6,8 @@ then writes the ``last_checkpoint`` pointer with a plain ``open(path, 'w')``, wh
 file first; a kill or power loss at that moment leaves it empty. Auto-resume
 (``resume=True``, ``load_from=None``) trusts the pointer and fails on either.
 
-Two remedies, both activated by ``import addp_mm``:
+Two remedies, both activated by ``import addp_mm`` (the first through
+:func:`addp_mm.compat.register_atomic_local_backend`):
 
 * :class:`AtomicLocalBackend` replaces mmengine's local file backend (same name ``'local'``, same
   empty URI prefix): every ``put``/``put_text`` writes a temporary file in the target directory,
@@ -30,8 +31,7 @@ import zipfile
 from contextlib import suppress
 from typing import List, Optional, Tuple, Union
 
-from mmengine.fileio import LocalBackend, register_backend
-from mmengine.fileio import io as mm_io
+from mmengine.fileio import LocalBackend
 
 from ..utils.checkpoint import load_checkpoint_file
 
@@ -101,20 +101,6 @@ class AtomicLocalBackend(LocalBackend):
                  encoding: str = 'utf-8') -> None:
         """Write text to ``filepath`` atomically, creating parent directories."""
         atomic_write(filepath, obj, encoding=encoding)
-
-
-def register_atomic_local_backend() -> None:
-    """Make :class:`AtomicLocalBackend` mmengine's backend for local paths (idempotent).
-
-    ``get_file_backend(path)`` resolves a path without a URI scheme through the ``''`` prefix and
-    ``backend_args=dict(backend='local')`` through the name; both are replaced. Cached singleton
-    instances of the old class (``get_file_backend(..., enable_singleton=True)``) are dropped so
-    they are rebuilt with the new one.
-    """
-    register_backend('local', AtomicLocalBackend, force=True, prefixes='')
-    for key, backend in list(mm_io.backend_instances.items()):
-        if type(backend) is LocalBackend:
-            del mm_io.backend_instances[key]
 
 
 def is_complete_checkpoint(path: str) -> bool:

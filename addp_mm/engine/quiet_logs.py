@@ -3,14 +3,15 @@
 mmengine's ``DefaultOptimWrapperConstructor`` warns once per parameter with
 ``requires_grad=False`` ("... is skipped since its requires_grad=False"): with ADDP's frozen VQGAN
 and token predictor that is hundreds of lines (234 of the 584 of a toy run). After
-:func:`summarize_frozen_parameter_logs` the constructor logs how many frozen parameters it left
+``summarize_frozen_parameter_logs`` the constructor logs how many frozen parameters it left
 out, and under which modules, in one INFO line. Nothing else in the log changes.
+
+:func:`addp_mm.compat.summarize_frozen_parameter_logs` installs the two replacements below.
 """
 import logging
-from typing import List
+from typing import Callable, List
 
 from mmengine.logging import print_log
-from mmengine.optim.optimizer import default_constructor as dc
 
 _SKIPPED_SUFFIX = ' is skipped since its requires_grad=False'
 _skipped: List[str] = []
@@ -27,31 +28,45 @@ def _frozen_summary(names: List[str]) -> str:
             f'{where}')
 
 
-def summarize_frozen_parameter_logs() -> None:
-    """Replace mmengine's per-parameter "requires_grad=False" warnings by one summary line
-    (idempotent)."""
-    if getattr(dc, '_addp_mm_frozen_summary', False):
-        return
-    original_print_log = dc.print_log
+def without_frozen_warnings(print_log_fn: Callable) -> Callable:
+    """mmengine's optimizer-constructor ``print_log`` that records the "requires_grad=False"
+    warnings instead of printing them (everything else is printed as before).
+
+    Args:
+        print_log_fn (callable): ``mmengine.optim.optimizer.default_constructor.print_log``.
+
+    Returns:
+        callable: The replacement.
+    """
 
     def print_log_without_frozen(msg, logger=None, level=logging.INFO):
         if isinstance(msg, str) and msg.endswith(_SKIPPED_SUFFIX):
             _skipped.append(msg[:-len(_SKIPPED_SUFFIX)])
             return None
-        return original_print_log(msg, logger=logger, level=level)
+        return print_log_fn(msg, logger=logger, level=level)
 
-    original_call = dc.DefaultOptimWrapperConstructor.__call__
+    return print_log_without_frozen
 
-    def call(self, model):
+
+def with_frozen_summary(call: Callable) -> Callable:
+    """``DefaultOptimWrapperConstructor.__call__`` that logs one summary line of the frozen
+    parameters recorded while it ran.
+
+    Args:
+        call (callable): ``DefaultOptimWrapperConstructor.__call__``.
+
+    Returns:
+        callable: The replacement.
+    """
+
+    def summarized_call(self, model):
         start = len(_skipped)
         try:
-            return original_call(self, model)
+            return call(self, model)
         finally:
             names = _skipped[start:]
             del _skipped[start:]
             if names:
                 print_log(_frozen_summary(names), logger='current')
 
-    dc.print_log = print_log_without_frozen
-    dc.DefaultOptimWrapperConstructor.__call__ = call
-    dc._addp_mm_frozen_summary = True
+    return summarized_call

@@ -19,6 +19,7 @@ from mmengine.config import Config
 from mmengine.logging import MMLogger
 from PIL import Image
 
+from ..models.utils.grid import grid_side
 from ..models.utils.init import init_quietly
 from .generator import ADDPGenerator  # noqa: F401  (registers the model)
 from .sampling import image_seeds, pixel_mask_to_tokens
@@ -158,7 +159,7 @@ def outpaint_mask(size: int, keep: int) -> torch.Tensor:
 
 
 def random_token_mask(num_tokens: int, ratio: float, seed: int = 0) -> torch.Tensor:
-    """Token mask for reconstruction: ``ceil(ratio * num_tokens)`` random positions undecided.
+    """Token mask for reconstruction: ``ceil(ratio * num_tokens)`` random positions masked.
 
     Returns:
         Tensor: (num_tokens,) float, 1 = regenerate.
@@ -189,7 +190,8 @@ def inpaint(model,
         model (ADDPGenerator): The generator.
         image (Tensor): (3, H, W) RGB in [0, 1] at the generator's size (:func:`load_image`).
         pixel_mask (Tensor, optional): (H, W), nonzero = generate.
-        token_mask (Tensor, optional): (L,), 1 = generate (instead of ``pixel_mask``).
+        token_mask (Tensor, optional): (L,) the mask on the token grid, 1 = masked (generated),
+            instead of ``pixel_mask``.
         seed (int): Run seed; result k uses the seed of (seed, indices[k]).
         indices (Sequence[int]): Variation indices.
         **options: Sampling options (``num_steps``, ``schedule``, ...).
@@ -200,7 +202,7 @@ def inpaint(model,
     """
     if (pixel_mask is None) == (token_mask is None):
         raise ValueError('give exactly one of pixel_mask and token_mask.')
-    grid = int(round(model.num_tokens**0.5))
+    grid = grid_side(model.num_tokens)
     if token_mask is None:
         token_mask = pixel_mask_to_tokens(pixel_mask[None].float(), grid)[0]
     token_mask = token_mask.float().reshape(-1)

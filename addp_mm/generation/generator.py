@@ -1,10 +1,11 @@
 """ADDP as an mmagic unconditional generative model (a plain mmengine ``BaseModel``).
 
 Only the mmagic interface lives here: the network is pre-training's
-(:class:`~addp_mm.models.algorithms.addp.ADDPNetwork`, same parts, same state-dict layout) and
-the denoising loop is :func:`addp_mm.generation.sampling.generate`.
+(:class:`~addp_mm.models.networks.ADDPNetwork`, ``models/networks/addp_network.py``: same parts,
+same state-dict layout) and the denoising loop is :func:`addp_mm.generation.sampling.generate`.
 """
 import copy
+import functools
 import warnings
 from typing import Callable, Dict, List, Optional, Sequence, Union
 
@@ -14,15 +15,14 @@ from mmengine.logging import MMLogger
 from mmengine.model import BaseModel, ModuleDict
 from mmagic.registry import MODELS
 from mmagic.structures import DataSample
-from mmpretrain.registry import MODELS as PRETRAIN_MODELS
 from tqdm import tqdm
 
 from .. import models  # noqa: F401  (registers ADDPViT & co. in mmpretrain's MODELS)
-from ..models.algorithms.addp import ADDPNetwork
+from ..models.networks import ADDPNetwork, build_network_parts, build_part
 from ..utils.checkpoint import load_checkpoint_file
 from ..utils.convert import convert_official_addp, is_official_addp
 from ..utils.device import EMULATED_BF16_HINT, cpu_has_native_bf16, fp32_without_tf32
-from ..utils.weights import extract_state_dict
+from ..utils.weights import extract_state_dict, load_strict
 from . import sampling
 from .sampling import SamplingOptions
 
@@ -34,17 +34,10 @@ SAMPLE_KWARGS = SamplingOptions.names() + ('seed', 'indices', 'show_progress')
 PRECISIONS = ('fp32', 'bf16', 'fp16')
 #: Tensors of a pre-training checkpoint that generation does not use (the token predictor).
 UNUSED_PREFIX = 'target_generator.predictor.'
-
-
-def _build_part(cfg: dict) -> torch.nn.Module:
-    """Build an addp_mm part from mmpretrain's registry.
-
-    ``_scope_`` pins the scope: under the Runner's ``default_scope='mmagic'`` a bare build would
-    look the type up in mmagic's registry, where the addp_mm parts are not registered.
-    """
-    cfg = dict(cfg)
-    cfg.setdefault('_scope_', 'mmpretrain')
-    return PRETRAIN_MODELS.build(cfg)
+#: What a checkpoint must hold for the generator (named in the errors of a strict load).
+GENERATOR_WEIGHTS = ('ADDP generator (backbone, neck, head and target_generator.vqgan of an addp_mm '
+                     'pre-training checkpoint, of the output of '
+                     'tools/model_converters/convert_addp.py or of the official ADDP release)')
 
 
 @MODELS.register_module()
@@ -66,6 +59,9 @@ class ADDPGenerator(ADDPNetwork, BaseModel):
     ``target_generator.vqgan.*``), so an addp_mm pre-training checkpoint (and the converter's
     output) loads as it is; its token predictor (``target_generator.predictor.*``) is not used
     and is left out. The official release is converted on the fly. Every load is strict.
+
+    ``target_generator`` here is a ``ModuleDict`` that holds only the frozen VQGAN, kept for the
+    key layout of pre-training; docs/method.md §1.3 lists its meaning in every model.
 
     Args:
         backbone (dict): :class:`ADDPViT` config (pixel encoder).
@@ -117,11 +113,9 @@ class ADDPGenerator(ADDPNetwork, BaseModel):
         if isinstance(data_preprocessor, dict):
             data_preprocessor = MODELS.build(data_preprocessor)
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        self.backbone = _build_part(backbone)
-        self.neck = _build_part(neck)
-        self.head = _build_part(head)
-        self.tie_head()
-        self.target_generator = ModuleDict(dict(vqgan=_build_part(vqgan)))
+        parts = build_network_parts(backbone, neck, head)
+        self.backbone, self.neck, self.head = parts['backbone'], parts['neck'], parts['head']
+        self.target_generator = ModuleDict(dict(vqgan=build_part(vqgan)))
         grid = self.vqgan.resolution // self.vqgan.downsample
         if grid * grid != self.neck.num_tokens or self.backbone.num_patches != self.neck.num_tokens:
             raise ValueError(
@@ -171,7 +165,8 @@ class ADDPGenerator(ADDPNetwork, BaseModel):
     def _adapt_checkpoint(self, module, state_dict: StateDict, prefix: str, local_metadata,
                           strict, missing_keys, unexpected_keys, error_msgs) -> None:
         """``load_state_dict`` pre-hook: convert the official release, leave out the token
-        predictor, then require every weight (strict).
+        predictor, then require every weight with the config's size
+        (:func:`~addp_mm.utils.weights.load_strict`).
 
         It runs for every loader (``load_weights``, the Runner's ``load_from``, mmagic's
         inferencer), whose ``strict=False`` would otherwise only log missing weights.
@@ -187,20 +182,9 @@ class ADDPGenerator(ADDPNetwork, BaseModel):
                 del state_dict[k]
         state_dict.update({prefix + k: v for k, v in adapted.items()})
 
-        expected = self.state_dict()
-        missing = [k for k in expected if k not in adapted]
-        if missing:
-            raise KeyError(
-                f'the checkpoint does not hold the ADDP generator\'s weights: {len(missing)} of '
-                f'{len(expected)} tensors are missing (first: {missing[:5]}). Use an addp_mm '
-                'pre-training checkpoint (backbone/neck/head + target_generator.vqgan), the '
-                'output of tools/model_converters/convert_addp.py or the official ADDP release.')
-        wrong = [f'{k}: file {tuple(adapted[k].shape)} vs model {tuple(v.shape)}'
-                 for k, v in expected.items() if adapted[k].shape != v.shape]
-        if wrong:
-            raise ValueError(f'the checkpoint does not match the generator sizes of the config '
-                             f'({len(wrong)} tensors differ, first: {wrong[:3]}); use the config '
-                             'of the same architecture (base / large).')
+        # every weight present with the config's size; the copy load_state_dict makes next
+        # writes the same values again
+        load_strict(self, adapted, GENERATOR_WEIGHTS, 'the checkpoint')
 
     # ---------------------------------------------------------------- network
     @property
@@ -234,26 +218,6 @@ class ADDPGenerator(ADDPNetwork, BaseModel):
                           "Use precision='fp32' here.")
         return torch.autocast(device, dtype=dtype)
 
-    def token_logits(self, x: Optional[torch.Tensor], ids: torch.Tensor,
-                     mask: torch.Tensor) -> torch.Tensor:
-        """Codebook logits for (image, ids, undecided mask) (docs/method.md §4.1, item 1).
-
-        When every position is undecided the decoder input is the same for every image (mask
-        tokens and position embeddings only), so the encoder is skipped and the decoder runs once
-        for the whole batch; the head scores the grid positions only (see
-        :meth:`~addp_mm.models.algorithms.addp.ADDPNetwork.network_logits`).
-
-        Args:
-            x (Tensor | None): (B, 3, H, W) image in [0, 1] (clamped by the encoder).
-            ids (Tensor): (B, L) ids, read at decided positions.
-            mask (Tensor): (B, L), 1 = undecided.
-
-        Returns:
-            Tensor: (B, L, K) float logits over the K codebook entries.
-        """
-        return self.network_logits(x, ids, mask, num_codes=self.vqgan.n_embed,
-                                   share_all_masked=True).float()
-
     # ---------------------------------------------------------------- sampling
     @torch.no_grad()
     def sample(self,
@@ -282,7 +246,7 @@ class ADDPGenerator(ADDPNetwork, BaseModel):
     @torch.no_grad()
     def inpaint(self,
                 images: torch.Tensor,
-                token_mask: torch.Tensor,
+                mask: torch.Tensor,
                 seeds: torch.Tensor,
                 show_progress: bool = False,
                 callback: Optional[Callable] = None,
@@ -290,11 +254,11 @@ class ADDPGenerator(ADDPNetwork, BaseModel):
         """Regenerate the masked tokens of images, keeping every other token exactly.
 
         Inpainting, outpainting and reconstruction differ only in the mask. The schedule covers
-        the undecided count, not the whole grid.
+        the masked count, not the whole grid.
 
         Args:
             images (Tensor): (B, 3, H, W) RGB in [0, 1], H = W = :attr:`image_size`.
-            token_mask (Tensor): (B, L), 1 = regenerate (see
+            mask (Tensor): (B, L), 1 = masked, regenerated (see
                 :func:`addp_mm.generation.sampling.pixel_mask_to_tokens`); every row must have
                 the same count.
             seeds (Tensor): (B,) int64 per-image seeds.
@@ -302,7 +266,7 @@ class ADDPGenerator(ADDPNetwork, BaseModel):
 
         Returns:
             dict: ``images`` (B, 3, H, W) in [0, 1], ``ids`` (B, L) (equal to the input image's
-            tokens outside the mask), ``mask`` (B, L) still undecided, ``input_ids`` (B, L).
+            tokens outside the mask), ``mask`` (B, L) still masked, ``input_ids`` (B, L).
         """
         device = self.data_preprocessor.device
         images = images.to(device)
@@ -311,7 +275,7 @@ class ADDPGenerator(ADDPNetwork, BaseModel):
                              f'{tuple(images.shape[-2:])}; resize / crop them first '
                              '(addp_mm.generation.api.load_image does).')
         with self.autocast():
-            start = sampling.start_from_image(self.vqgan, images, token_mask)
+            start = sampling.start_from_image(self.vqgan, images, mask)
         out = self._run(start, seeds, show_progress, callback, options)
         out['input_ids'] = start['ids']
         return out
@@ -331,9 +295,14 @@ class ADDPGenerator(ADDPNetwork, BaseModel):
             if callback is not None:
                 callback(step, state)
 
+        # the loop reads codebook logits of the grid positions; while every position is masked
+        # (the first step of unconditional sampling) the decoder input is the same for every
+        # image, so the encoder is skipped and the decoder runs once for the batch
+        logits_fn = functools.partial(self.forward_logits, num_codes=self.vqgan.n_embed,
+                                      share_all_masked=True)
         with self.autocast():
-            out = sampling.generate(self.token_logits, self.vqgan, start, opts,
-                                    generators=generators, callback=on_step)
+            out = sampling.generate(logits_fn, self.vqgan, start, opts, generators=generators,
+                                    callback=on_step)
         if bar is not None:
             bar.close()
         out['images'] = out['images'].float()

@@ -1,26 +1,26 @@
 """ADDP iterative generation, read top to bottom (docs/method.md §4).
 
-The state of a batch is: token ids ``T`` (B, L), the undecided mask ``m`` (B, L; 1 = undecided) and
+The state of a batch is: token ids ``T`` (B, L), the mask ``m`` (B, L; 1 = masked) and
 the current image ``x`` (B, 3, H, W) that the pixel encoder reads. One step (:func:`denoise_step`):
 
-1. ``logits = logits_fn(x, T, m)``: (B, L, K) logits over the K codebook entries (the network,
-   e.g. :meth:`ADDPGenerator.token_logits
-   <addp_mm.generation.generator.ADDPGenerator.token_logits>`).
-2. ``T'``: ids drawn from the logits (categorical, nucleus top-p or argmax) at undecided positions,
+1. ``logits = logits_fn(x, T, m)``: (B, L, K) logits over the K codebook entries (the network:
+   :meth:`~addp_mm.models.networks.ADDPNetwork.forward_logits` with ``num_codes=K``, as
+   :class:`~addp_mm.generation.ADDPGenerator` binds it).
+2. ``T'``: ids drawn from the logits (categorical, nucleus top-p or argmax) at masked positions,
    ``T`` elsewhere.
-3. ``n``: how many positions stay undecided after this step; the schedule (cosine or linear)
-   covers the *initially* undecided count ``n0``: ``n = clip(ceil(n0 * ratio(s)), 1, n0)``.
-4. ``m'``: the ``n`` undecided positions with the lowest confidence ``log p(T') + tau * gumbel``
-   (decided positions have confidence +inf); ``tau`` is the choice temperature, linearly annealed
+3. ``n``: how many positions stay masked after this step; the schedule (cosine or linear)
+   covers the *initially* masked count ``n0``: ``n = clip(ceil(n0 * ratio(s)), 1, n0)``.
+4. ``m'``: the ``n`` masked positions with the lowest confidence ``log p(T') + tau * gumbel``
+   (unmasked positions have confidence +inf); ``tau`` is the choice temperature, linearly annealed
    to 0 ("dynamic") or constant ("static").
 5. ``x' = tokenizer.decode_mixed(T', m', softmax(logits))``: the VQGAN decode of the
    probability-weighted ("soft") codebook vectors at ``m'`` and the codebook vectors of ``T'``
    elsewhere.
 
 :func:`generate` runs the steps with one :class:`SamplingOptions`. Unconditional generation
-starts with every position undecided (:func:`start_unconditional`; the first step then does not
+starts with every position masked (:func:`start_unconditional`; the first step then does not
 look at ``x`` at all); inpainting, outpainting and reconstruction start from the VQ tokens of a
-user image with only the masked region undecided (:func:`start_from_image`). Decided tokens are
+user image with only the user's region masked (:func:`start_from_image`). Unmasked tokens are
 never changed.
 
 Randomness: each image owns a ``torch.Generator`` seeded from (seed, image index)
@@ -34,13 +34,14 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn.functional as F
 
+from ..models.utils.grid import grid_side
 from ..models.utils.masking import generation_ratio
 
 SAMPLING_METHODS = ('categorical', 'top_p', 'argmax')
 TEMPERATURE_STRATEGIES = ('dynamic', 'static')
 SCHEDULES = ('cosine', 'linear')
 
-#: ``logits_fn(x, ids, mask) -> (B, L, K)`` codebook logits (x may be None while all is undecided).
+#: ``logits_fn(x, ids, mask) -> (B, L, K)`` codebook logits (x may be None while all is masked).
 LogitsFn = Callable[[Optional[torch.Tensor], torch.Tensor, torch.Tensor], torch.Tensor]
 State = Dict[str, torch.Tensor]
 
@@ -184,29 +185,29 @@ def sample_ids(logits: torch.Tensor, u: torch.Tensor, sampling: str = 'categoric
     return ids.squeeze(-1)
 
 
-def num_undecided_after(step: int, num_steps: int, num_initial: int, schedule: str) -> int:
-    """Positions still undecided after ``step``: ``clip(ceil(n0 * ratio), 1, n0)`` (official).
+def num_masked_after(step: int, num_steps: int, num_initial: int, schedule: str) -> int:
+    """Positions still masked after ``step``: ``clip(ceil(n0 * ratio), 1, n0)`` (official).
 
-    The official code keeps at least one position undecided even after the last step (its final
+    The official code keeps at least one position masked even after the last step (its final
     image decodes one soft vector); kept for fidelity.
     """
     n = math.ceil(num_initial * generation_ratio(step, num_steps, schedule))
     return int(min(max(n, 1), num_initial))
 
 
-def choose_undecided(log_probs: torch.Tensor, mask: torch.Tensor, num: int, temperature: float,
+def choose_masked(log_probs: torch.Tensor, mask: torch.Tensor, num: int, temperature: float,
                      gumbel_u: torch.Tensor) -> torch.Tensor:
-    """The next undecided mask: the ``num`` least confident of the currently undecided positions.
+    """The next mask: the ``num`` least confident of the currently masked positions stay masked.
 
     Args:
         log_probs (Tensor): (B, L) log-probability of each position's chosen token.
-        mask (Tensor): (B, L) current undecided mask (1 = undecided).
-        num (int): Positions that stay undecided (<= the current undecided count).
+        mask (Tensor): (B, L) current mask (1 = masked).
+        num (int): Positions that stay masked (<= the current masked count).
         temperature (float): Gumbel-noise scale.
         gumbel_u (Tensor): (B, L) uniforms for the Gumbel noise.
 
     Returns:
-        Tensor: (B, L) float mask, 1 = still undecided.
+        Tensor: (B, L) float mask, 1 = still masked.
     """
     confidence = log_probs.float().masked_fill(~mask.bool(), float('inf'))
     if temperature > 0:
@@ -218,7 +219,7 @@ def choose_undecided(log_probs: torch.Tensor, mask: torch.Tensor, num: int, temp
 
 def start_unconditional(batch_size: int, num_tokens: int,
                         device: Union[str, torch.device] = 'cpu') -> State:
-    """Initial state of unconditional generation: every position undecided, no image.
+    """Initial state of unconditional generation: every position masked, no image.
 
     Returns:
         dict: ``ids`` (B, L) zeros (never read), ``mask`` (B, L) ones, ``x`` None.
@@ -227,23 +228,24 @@ def start_unconditional(batch_size: int, num_tokens: int,
                 mask=torch.ones(batch_size, num_tokens, device=device), x=None)
 
 
-def start_from_image(tokenizer, images: torch.Tensor, token_mask: torch.Tensor) -> State:
+def start_from_image(tokenizer, images: torch.Tensor, mask: torch.Tensor) -> State:
     """Initial state for inpainting / outpainting / reconstruction.
 
-    The image is tokenized; positions of ``token_mask`` become undecided. The first image the
-    encoder reads decodes the known tokens and, at undecided positions, the mean codebook vector
-    (the soft vector of a uniform distribution), so none of the masked pixels leak in.
+    The image is tokenized; its tokens at the positions of ``mask`` are generated anew, all others
+    are kept. The first image the encoder reads decodes the kept tokens and, at masked positions,
+    the mean codebook vector (the soft vector of a uniform distribution), so none of the masked
+    pixels leak in.
 
     Args:
         tokenizer (VQGANTokenizer): The frozen tokenizer (``encode``, ``decode_mixed``).
         images (Tensor): (B, 3, H, W) RGB in [0, 1].
-        token_mask (Tensor): (B, L), 1 = undecided.
+        mask (Tensor): (B, L), 1 = masked (to be generated).
 
     Returns:
         dict: ``ids`` (B, L), ``mask`` (B, L) float, ``x`` (B, 3, H, W).
     """
     _, ids = tokenizer.encode(images)
-    mask = token_mask.to(images.device).float()
+    mask = mask.to(images.device).float()
     return dict(ids=ids, mask=mask, x=tokenizer.decode_mixed(ids, mask))
 
 
@@ -255,10 +257,10 @@ def denoise_step(logits_fn: LogitsFn, tokenizer, state: State, step: int, num_in
         logits_fn (callable): ``logits_fn(x, ids, mask) -> (B, L, K)`` codebook logits.
         tokenizer (VQGANTokenizer): The frozen tokenizer (``decode_mixed``).
         state (dict): ``x`` (B, 3, H, W) current image (None only if every position is
-            undecided), ``ids`` (B, L) current ids (read at decided positions), ``mask`` (B, L),
-            1 = undecided, the same count in every row.
+            masked), ``ids`` (B, L) current ids (read at unmasked positions), ``mask`` (B, L),
+            1 = masked, the same count in every row.
         step (int): Step index s (0-based).
-        num_initial (int): Undecided count before step 0 (the schedule's 100%).
+        num_initial (int): Masked count before step 0 (the schedule's 100%).
         u (Tensor): (B, 2, L) this step's uniforms (:func:`draw_uniforms`).
         options (SamplingOptions): The run's options.
 
@@ -270,16 +272,16 @@ def denoise_step(logits_fn: LogitsFn, tokenizer, state: State, step: int, num_in
     drawn = sample_ids(logits, u[:, 0], options.sampling, options.top_p)
     new_ids = torch.where(mask.bool(), drawn, ids)
 
-    num = min(num_undecided_after(step, options.num_steps, num_initial, options.schedule),
+    num = min(num_masked_after(step, options.num_steps, num_initial, options.schedule),
               int(mask.sum(1).max()))
     tau = options.choice_temperature
     if options.temperature_strategy == 'dynamic':
         tau = tau * (1. - (step + 1) / options.num_steps)
     log_probs = F.log_softmax(logits, dim=-1).gather(-1, new_ids.unsqueeze(-1)).squeeze(-1)
-    new_mask = choose_undecided(log_probs, mask, num, tau, u[:, 1])
+    new_mask = choose_masked(log_probs, mask, num, tau, u[:, 1])
 
     B, L, _ = logits.shape
-    side = int(round(L**0.5))
+    side = grid_side(L)
     probs = F.softmax(logits, dim=-1).transpose(1, 2).reshape(B, -1, side, side)
     new_x = tokenizer.decode_mixed(new_ids, new_mask, probs)
     return dict(logits=logits, ids=new_ids, mask=new_mask, x=new_x)
@@ -295,13 +297,13 @@ def generate(logits_fn: LogitsFn,
 
     Args:
         logits_fn (callable): ``logits_fn(x, ids, mask) -> (B, L, K)`` codebook logits, in eval
-            mode (e.g. ``ADDPGenerator.token_logits``).
+            mode (e.g. ``ADDPNetwork.forward_logits`` with ``num_codes=K``).
         tokenizer (VQGANTokenizer): The frozen tokenizer (``decode_mixed``).
         state (dict): The start (:func:`start_unconditional`, :func:`start_from_image`):
-            ``ids`` (B, L) (only decided positions are read, and kept exactly), ``mask`` (B, L),
-            1 = undecided (every row must have the same undecided count: the token decoder
-            appends the same number of decided tokens per image), ``x`` (B, 3, H, W) image read
-            by the first step (None when every position is undecided).
+            ``ids`` (B, L) (only unmasked positions are read, and kept exactly), ``mask`` (B, L),
+            1 = masked (every row must have the same masked count: the token decoder
+            appends the same number of unmasked tokens per image), ``x`` (B, 3, H, W) image read
+            by the first step (None when every position is masked).
         options (SamplingOptions): Steps, schedule, temperature, token draw.
         generators (list[torch.Generator], optional): One per image (:func:`make_generators`);
             None uses the global RNG.
@@ -310,19 +312,19 @@ def generate(logits_fn: LogitsFn,
 
     Returns:
         dict: ``images`` (B, 3, H, W) RGB in [0, 1], ``ids`` (B, L), ``mask`` (B, L) (what
-        is still undecided: one position, by the official schedule).
+        is still masked: one position, by the official schedule).
     """
     if not isinstance(options, SamplingOptions):
         raise TypeError(f'options must be a SamplingOptions, got {type(options).__name__}.')
     ids, mask, x = state['ids'], state['mask'].float(), state.get('x')
     counts = mask.sum(1)
     if bool((counts != counts[0]).any()):
-        raise ValueError('every image of a batch must have the same number of undecided tokens; '
+        raise ValueError('every image of a batch must have the same number of masked tokens; '
                          'generate images with different masks in separate batches.')
     num_initial = int(counts[0])
     B, L = mask.shape
     if x is None and num_initial != L:
-        raise ValueError('an initial image x is needed when some tokens are already decided '
+        raise ValueError('an initial image x is needed when some tokens are already unmasked '
                          '(use start_from_image).')
     if num_initial == 0:  # nothing to generate
         return dict(images=tokenizer.decode_mixed(ids, mask).clamp(0, 1), ids=ids, mask=mask)
@@ -337,14 +339,14 @@ def generate(logits_fn: LogitsFn,
 
 
 def pixel_mask_to_tokens(pixel_mask: torch.Tensor, grid: Union[int, Sequence[int]]) -> torch.Tensor:
-    """Map a pixel mask to the token grid: a token is undecided if any of its pixels is masked.
+    """Map a pixel mask to the token grid: a token is masked if any of its pixels is masked.
 
     Args:
         pixel_mask (Tensor): (B, H, W) or (B, 1, H, W); nonzero = masked (to be generated).
         grid (int | tuple): Token grid side (h = w) or (h, w); H and W must be multiples of it.
 
     Returns:
-        Tensor: (B, h * w) float, 1 = undecided, row-major like the VQGAN ids.
+        Tensor: (B, h * w) float, 1 = masked, row-major like the VQGAN ids.
     """
     if pixel_mask.dim() == 3:
         pixel_mask = pixel_mask.unsqueeze(1)

@@ -25,8 +25,9 @@ file:
 * ``.safetensors`` files load as plain state dicts.
 
 :func:`legacy_objects` lists the placeholders of a loaded checkpoint (the converter prints them).
-:func:`register_mmengine_loader` makes mmengine's local-file loader use :func:`load_checkpoint_file`,
-so resume, ``load_from`` and ``init_cfg=Pretrained`` all go through it; ``import addp_mm`` calls it.
+:func:`addp_mm.compat.register_mmengine_loader` makes mmengine's local-file loader use
+:func:`load_from_local_safe` (:func:`load_checkpoint_file`), so resume, ``load_from`` and
+``init_cfg=Pretrained`` all go through it; ``import addp_mm`` calls it.
 
 The one difference from stock mmengine that remains after ``import addp_mm``: an object of a class
 outside the allow-list comes back as an inert :class:`LegacyObject` placeholder (stock mmengine,
@@ -46,7 +47,6 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 import numpy as np
 import torch
 from mmengine.logging.history_buffer import HistoryBuffer
-from mmengine.runner.checkpoint import CheckpointLoader
 from safetensors.torch import load_file as load_safetensors_file
 from torch._weights_only_unpickler import _get_allowed_globals
 
@@ -374,18 +374,3 @@ def load_from_local_safe(filename: str, map_location=None) -> Any:
     backend"), assuming the ``load_from_`` prefix of its own loaders.
     """
     return load_checkpoint_file(osp.expanduser(filename), map_location)
-
-
-def register_mmengine_loader() -> None:
-    """Route mmengine's local checkpoint loading through :func:`load_checkpoint_file`.
-
-    mmengine resolves every checkpoint path with ``CheckpointLoader._get_checkpoint_loader``: the
-    registered prefixes are tried longest first with ``re.match``, and the empty prefix (local
-    files) matches whatever no URL scheme claimed. Replacing that entry (``force=True``;
-    idempotent) covers ``Runner.resume``/``load_from`` (``Runner.load_checkpoint`` ->
-    ``_load_checkpoint``), ``init_cfg=dict(type='Pretrained')`` (``load_checkpoint`` /
-    ``_load_checkpoint_with_prefix``), ``CheckpointHook(published_keys=...)`` and
-    ``mmengine.runner.load_checkpoint``. URL schemes (``http(s)://``, ``open-mmlab://``, ...) keep
-    mmengine's loaders and torch's weights-only default.
-    """
-    CheckpointLoader.register_scheme(prefixes='', loader=load_from_local_safe, force=True)

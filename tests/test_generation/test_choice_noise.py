@@ -6,10 +6,10 @@ and the expected result is recomputed in float64 numpy from the official formula
 ``engine_generate`` / ``mask_by_random_topk``; docs/method.md §4.3, §4.4):
 
 - tokens: a categorical draw from softmax(logits), here by inverse CDF with ``u[:, 0]``;
-- confidence: ``log p(T')`` at undecided positions, +inf at decided ones, plus
+- confidence: ``log p(T')`` at masked positions, +inf at unmasked ones, plus
   ``tau * g`` with Gumbel noise ``g = -log(-log(u[:, 1]))``;
 - temperature: ``tau = choice_temperature * (1 - (s + 1) / N)`` ("dynamic") or constant;
-- the ``n = clip(ceil(n0 * cos(pi / 2 * (s + 1) / N)), 1, n0)`` lowest confidences stay undecided.
+- the ``n = clip(ceil(n0 * cos(pi / 2 * (s + 1) / N)), 1, n0)`` lowest confidences stay masked.
 """
 import math
 
@@ -18,8 +18,7 @@ import pytest
 import torch
 
 from addp_mm.generation import sampling
-from addp_mm.generation.sampling import (SamplingOptions, denoise_step, generate,
-                                         start_unconditional)
+from addp_mm.generation.sampling import SamplingOptions, denoise_step
 
 
 def official_step(logits, ids, mask, u, step, num_steps, num_initial, tau0, strategy):
@@ -51,7 +50,7 @@ def test_noisy_step_follows_the_official_formula(toy_generator, strategy, step, 
     B, L = 3, toy_generator.num_tokens
     K = toy_generator.vqgan.codebook.shape[0]
     logits = 2. * torch.randn(B, L, K, generator=g)
-    # some positions already decided (an inpainting-like state), the same count per row
+    # some positions already unmasked (an inpainting-like state), the same count per row
     mask = torch.zeros(B, L)
     for b in range(B):
         mask[b, torch.randperm(L, generator=g)[:L - 3]] = 1.
@@ -69,7 +68,7 @@ def test_noisy_step_follows_the_official_formula(toy_generator, strategy, step, 
     assert tau > 0
     assert torch.equal(out['ids'], exp_ids)
     assert torch.equal(out['mask'], exp_mask)
-    # decided tokens are kept, and the noise mattered: without it another mask is chosen
+    # unmasked tokens are kept, and the noise mattered: without it another mask is chosen
     assert torch.equal(out['ids'][mask == 0], ids[mask == 0])
     _, quiet_mask, _ = official_step(logits, ids, mask, u, step, num_steps, L - 3, 0., strategy)
     assert not torch.equal(quiet_mask, exp_mask)
@@ -78,30 +77,25 @@ def test_noisy_step_follows_the_official_formula(toy_generator, strategy, step, 
 def test_generate_anneals_the_choice_temperature(toy_generator, monkeypatch):
     """Inside the loop, step s chooses with tau * (1 - (s + 1) / N) (dynamic) or tau (static)."""
     seen = []
-    real = sampling.choose_undecided
+    real = sampling.choose_masked
 
     def spy(log_probs, mask, num, temperature, gumbel_u):
         seen.append(temperature)
         return real(log_probs, mask, num, temperature, gumbel_u)
 
-    monkeypatch.setattr(sampling, 'choose_undecided', spy)
-    L = toy_generator.num_tokens
-    gens = sampling.make_generators(torch.tensor([1, 2]))
-    with torch.no_grad():
-        generate(toy_generator.token_logits, toy_generator.vqgan, start_unconditional(2, L),
-                 SamplingOptions(num_steps=5, choice_temperature=4.5), generators=gens)
+    monkeypatch.setattr(sampling, 'choose_masked', spy)
+    seeds = torch.tensor([1, 2])
+    toy_generator.sample(seeds, num_steps=5, choice_temperature=4.5,
+                         temperature_strategy='dynamic')
     assert seen == pytest.approx([4.5 * (1 - (s + 1) / 5) for s in range(5)], abs=1e-12)
     seen.clear()
-    with torch.no_grad():
-        generate(toy_generator.token_logits, toy_generator.vqgan, start_unconditional(2, L),
-                 SamplingOptions(num_steps=3, choice_temperature=4.5,
-                                 temperature_strategy='static'),
-                 generators=gens)
+    toy_generator.sample(seeds, num_steps=3, choice_temperature=4.5,
+                         temperature_strategy='static')
     assert seen == [4.5] * 3
 
 
 def test_gumbel_confidence_is_log_prob_plus_scaled_gumbel():
-    """choose_undecided alone: the kept-undecided set is the n lowest of log p + tau * g."""
+    """choose_masked alone: the kept-masked set is the n lowest of log p + tau * g."""
     g = torch.Generator().manual_seed(3)
     log_probs = -torch.rand(2, 30, generator=g) * 5
     mask = (torch.rand(2, 30, generator=g) < 0.7).float()
@@ -115,6 +109,6 @@ def test_gumbel_confidence_is_log_prob_plus_scaled_gumbel():
     expected = np.zeros((2, 30), np.float32)
     for b in range(2):
         expected[b, np.argsort(conf[b])[:n]] = 1
-    out = sampling.choose_undecided(log_probs, mask, n, tau, u)
+    out = sampling.choose_masked(log_probs, mask, n, tau, u)
     assert torch.equal(out, torch.from_numpy(expected))
-    assert not torch.equal(out, sampling.choose_undecided(log_probs, mask, n, 0., u))
+    assert not torch.equal(out, sampling.choose_masked(log_probs, mask, n, 0., u))

@@ -5,6 +5,8 @@ temperature 0 on a cosine schedule (``gen_num_iter`` steps in config.json); each
 here from its recorded inputs, and our loop is run from the start with step 0's outputs feeding
 step 1, with the generator built from the fixture's ``addp.pth`` through the converter.
 """
+import functools
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -55,12 +57,13 @@ def test_denoise_step_matches_official(reference, generator, step):
     options = SamplingOptions(num_steps=cfg['gen_num_iter'], schedule=cfg['gen_schedule'],
                               choice_temperature=0., sampling='argmax')
     state = dict(x=ref['x_in'], ids=ref['tokens_in'], mask=ref['mask_in'])
+    logits_fn = functools.partial(generator.forward_logits, num_codes=generator.vqgan.n_embed)
     with torch.no_grad():
-        out = denoise_step(generator.token_logits, generator.vqgan, state, step, L, u, options)
+        out = denoise_step(logits_fn, generator.vqgan, state, step, L, u, options)
     assert_close_rel(out['logits'], ref['logits'], name=f'step{step} logits')
     assert_equal_or_tie(out['ids'], ref['argmax_tokens'], ref['logits'], True,
                         f'step{step} argmax tokens')
-    # decided positions keep their tokens
+    # unmasked positions keep their tokens
     kept = ~ref['mask_in'].bool()
     assert torch.equal(out['ids'][kept], ref['tokens_in'][kept])
     assert torch.equal(out['mask'].sum(1), ref['mask_next'].sum(1))
@@ -76,8 +79,8 @@ class _Stop(Exception):
 
 def test_chained_steps_match_official(reference, generator):
     """Our loop from the start: step 0's own outputs (not the recorded inputs) feed step 1, and
-    both steps equal the reference (argmax, choice temperature 0)."""
-    from addp_mm.generation.sampling import SamplingOptions, generate, start_unconditional
+    both steps equal the reference (argmax, choice temperature 0). It runs the generator's own
+    ``sample``, so the logits options the generator binds for its loop are the ones checked."""
     cfg, gen = reference.config, reference.outputs['generation']
     B, L = gen['step0']['mask_in'].shape
     states = {}
@@ -87,15 +90,13 @@ def test_chained_steps_match_official(reference, generator):
         if step == 1:
             raise _Stop  # two steps are enough; the rest of the loop is not recorded
 
-    with torch.no_grad(), pytest.raises(_Stop):
-        generate(generator.token_logits, generator.vqgan, start_unconditional(B, L),
-                 SamplingOptions(num_steps=cfg['gen_num_iter'], schedule=cfg['gen_schedule'],
-                                 choice_temperature=0., sampling='argmax'),
-                 callback=record)
+    with pytest.raises(_Stop):  # argmax and temperature 0: the seeds' draws are not used
+        generator.sample(torch.arange(B), callback=record, num_steps=cfg['gen_num_iter'],
+                         schedule=cfg['gen_schedule'], choice_temperature=0., sampling='argmax')
     for step in (0, 1):
         ours, ref = states[step], gen[f'step{step}']
         assert_close_rel(ours['logits'], ref['logits'], name=f'chained step{step} logits')
-        # the chain is exact (no near-tie decided differently), so ids and masks are equal
+        # the chain is exact (no near-tie resolved differently), so ids and masks are equal
         assert torch.equal(ours['ids'], ref['argmax_tokens']), f'chained step{step} ids'
         assert torch.equal(ours['mask'], ref['mask_next'].to(ours['mask'].dtype)), \
             f'chained step{step} mask'
@@ -106,16 +107,18 @@ def test_chained_steps_match_official(reference, generator):
 
 
 def test_first_step_skips_the_encoder(reference, generator, monkeypatch):
-    """With every position undecided the logits ignore x: the encoder must not run."""
+    """With every position masked the logits ignore x: the encoder must not run."""
     ref = reference.outputs['generation']['step0']
     assert bool(ref['mask_in'].bool().all())
 
     def fail(*args, **kwargs):
-        raise AssertionError('the encoder ran although every position is undecided')
+        raise AssertionError('the encoder ran although every position is masked')
 
     monkeypatch.setattr(generator.backbone, 'forward', fail)
     with torch.no_grad():
-        logits = generator.token_logits(None, ref['tokens_in'], ref['mask_in'])
+        logits = generator.forward_logits(None, ref['tokens_in'], ref['mask_in'],
+                                          num_codes=generator.vqgan.n_embed,
+                                          share_all_masked=True)
     assert_close_rel(logits, ref['logits'], name='step0 logits without encoder')
 
 

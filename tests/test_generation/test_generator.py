@@ -110,8 +110,18 @@ def test_runner_style_loading_is_strict_too(toy_checkpoint, tmp_path):
     sd = torch.load(toy_checkpoint, weights_only=True)['state_dict']
     sd = {k: v for k, v in sd.items() if not k.startswith('target_generator.vqgan.')}
     torch.save(dict(state_dict=sd), tmp_path / 'no_vqgan.pth')
-    with pytest.raises(KeyError, match='does not hold the ADDP generator'):
+    with pytest.raises(KeyError, match='does not hold the weights of the ADDP generator'):
         load_checkpoint(model, str(tmp_path / 'no_vqgan.pth'), map_location='cpu')
+
+
+def test_a_checkpoint_of_other_sizes_is_refused(toy_checkpoint, tmp_path):
+    """A tensor of another size is named, with the fix (the config of the same sizes)."""
+    sd = torch.load(toy_checkpoint, weights_only=True)['state_dict']
+    sd['neck.mask_token'] = torch.zeros(1, 1, 32)
+    torch.save(dict(state_dict=sd), tmp_path / 'narrow.pth')
+    with pytest.raises(ValueError, match=r'ADDP generator .* sizes in the config \(1 tensors '
+                                         r'differ, first: \[.neck.mask_token: file \(1, 1, 32\)'):
+        build_toy_generator(checkpoint=str(tmp_path / 'narrow.pth'))
 
 
 def test_toy_pretraining_checkpoint_loads_into_the_toy_generator(tmp_path):

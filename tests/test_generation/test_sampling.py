@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from addp_mm.generation.sampling import (choose_undecided, image_seeds, num_undecided_after,
+from addp_mm.generation.sampling import (choose_masked, image_seeds, num_masked_after,
                                          pixel_mask_to_tokens, sample_ids)
 
 
@@ -49,21 +49,21 @@ def test_argmax_draw():
 def test_schedule_counts():
     # docs/method.md §4.2: n = clip(ceil(256 ratio), 1, 256); cosine 8 steps from the fixture:
     # 252, 237, ...
-    cos = [num_undecided_after(s, 8, 256, 'cosine') for s in range(8)]
+    cos = [num_masked_after(s, 8, 256, 'cosine') for s in range(8)]
     assert cos == [math.ceil(256 * math.cos(math.pi / 2 * (s + 1) / 8)) or 1 for s in range(8)]
     assert cos[:2] == [252, 237] and cos[-1] == 1
-    lin = [num_undecided_after(s, 256, 256, 'linear') for s in range(256)]
+    lin = [num_masked_after(s, 256, 256, 'linear') for s in range(256)]
     assert lin[:3] == [255, 254, 253] and lin[-1] == 1
-    # inpainting: the schedule covers the undecided count only
-    assert [num_undecided_after(s, 4, 10, 'linear') for s in range(4)] == [8, 5, 3, 1]
+    # inpainting: the schedule covers the masked count only
+    assert [num_masked_after(s, 4, 10, 'linear') for s in range(4)] == [8, 5, 3, 1]
 
 
-def test_choose_undecided_keeps_decided_positions_decided():
+def test_choose_masked_keeps_unmasked_positions_unmasked():
     mask = torch.tensor([[1., 1., 0., 1., 0., 1.]])
     log_probs = torch.tensor([[-1., -3., -9., -2., -9., -0.5]])
-    new = choose_undecided(log_probs, mask, 2, 0., torch.rand(1, 6))
-    assert new.tolist() == [[0., 1., 0., 1., 0., 0.]]  # the two least confident undecided
-    noisy = choose_undecided(log_probs, mask, 3, 100., torch.rand(1, 6))
+    new = choose_masked(log_probs, mask, 2, 0., torch.rand(1, 6))
+    assert new.tolist() == [[0., 1., 0., 1., 0., 0.]]  # the two least confident masked
+    noisy = choose_masked(log_probs, mask, 3, 100., torch.rand(1, 6))
     assert noisy.sum() == 3 and bool((noisy <= mask).all())
 
 

@@ -46,8 +46,8 @@ def test_compiled_pretraining_network_matches_eager():
     mask[:, :L // 2] = 1
     eager.eval(), compiled.eval()
     with torch.no_grad():
-        ref = eager.predict_logits(x, ids, mask)
-        out = compiled.predict_logits(x, ids, mask)
+        ref = eager.forward_logits(x, ids, mask)
+        out = compiled.forward_logits(x, ids, mask)
     assert out.shape == ref.shape
     assert rel_err(out, ref) < TOL
 
@@ -56,7 +56,7 @@ def test_compiled_pretraining_network_matches_eager():
     grads = []
     for model in (eager, compiled):
         model.zero_grad()
-        logits = model.predict_logits(x, ids, mask)
+        logits = model.forward_logits(x, ids, mask)
         logits.float().square().mean().backward()
         grads.append(model.backbone.patch_embed.projection.weight.grad.clone())
     assert rel_err(grads[1], grads[0]) < TOL

@@ -158,7 +158,7 @@ def test_encoder_output(reference, model):
 def test_decoder_logits(reference, model):
     out = reference.outputs
     feats = model.neck(out['encoder_out'], out['vq_tokens'], reference.inputs['mask_t'])
-    logits = model.head(feats)  # tied to model.neck.token_emb at build time
+    logits = model.head(feats, model.neck.token_emb.weight)  # tied to the decoder's embedding
     assert_close_rel(logits, out['decoder_logits'], name='decoder_logits')
 
 
@@ -172,7 +172,7 @@ def test_full_chain_loss(reference, model, target):
     """Images + masks -> loss through every part of our model."""
     inp, out = reference.inputs, reference.outputs
     res = target
-    logits = model.predict_logits(res['x_t'], res['ids'], inp['mask_t'])
+    logits = model.forward_logits(res['x_t'], res['ids'], inp['mask_t'])
     assert_close_rel(logits, out['decoder_logits'], name='decoder_logits (chain)')
     loss = model.head.loss(logits, res['target'], inp['mask_t'])
     assert_close_rel(loss, out['loss'], name='loss (chain)')

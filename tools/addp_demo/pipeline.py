@@ -154,7 +154,7 @@ def figure_addp_step(out: Dict[str, str], path: str, num: int, seed: int,
                                      num_masked(XT_MASK_RATIO[1], L))
     target = model.target_generator(images, mask_t, mask_next)
     ids = target['ids']
-    logits = model.network_logits(target['x_t'], ids, mask_t, num_codes=vqgan.n_embed)
+    logits = model.forward_logits(target['x_t'], ids, mask_t, num_codes=vqgan.n_embed)
     masked = mask_t.bool()
     pred_ids = torch.where(masked, logits.argmax(-1), ids)
     tgt_ids = torch.where(masked, target['target'].flatten(2).argmax(1), ids)

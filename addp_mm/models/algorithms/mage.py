@@ -11,7 +11,7 @@ from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-from ..utils.masking import num_masked
+from ..utils.masking import nested_masks, num_masked
 
 
 def truncated_normal(mu: float, std: float, low: float, high: float,
@@ -46,6 +46,9 @@ class MAGE(BaseSelfSupervisor):
 
     Checkpoints hold the network under ``backbone.*`` (and the frozen tokenizer under
     ``target_generator.*``), which ``MAGETokenPredictor(checkpoint=...)`` loads.
+
+    ``target_generator`` here is the bare frozen tokenizer (:class:`VQGANTokenizer`);
+    docs/method.md §1.3 lists its meaning in every model.
 
     Args:
         backbone (dict): :class:`MAGEViT` config.
@@ -101,8 +104,9 @@ class MAGE(BaseSelfSupervisor):
         r = truncated_normal(self.mask_ratio_mu, self.mask_ratio_std, *self.mask_ratio_range)
         n_mask = num_masked(r, num_tokens)
         n_drop = num_masked(self.drop_ratio, num_tokens)
-        rank = torch.rand(batch_size, num_tokens, device=device).argsort(1).argsort(1)
-        return (rank < n_mask).float(), (rank < n_drop).float()
+        noise = torch.rand(batch_size, num_tokens, device=device)
+        drop, mask = nested_masks(noise, n_drop, n_mask)  # the lowest-noise positions first
+        return mask, drop
 
     def tokenize(self, inputs: Union[torch.Tensor, List[torch.Tensor]]) -> torch.Tensor:
         """(B, L) ids of images (B, 3, H, W) in [0, 1], by the frozen tokenizer. Integer inputs

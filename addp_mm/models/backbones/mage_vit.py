@@ -1,7 +1,7 @@
 """The MAGE transformer over VQ tokens (token embedding, encoder, decoder, MLM layer).
 
 A trainable backbone: :class:`~addp_mm.models.algorithms.MAGE` trains it from scratch, and
-:class:`~addp_mm.models.tokenizers.MAGETokenPredictor` is the same network, frozen, as ADDP's token
+:class:`~addp_mm.models.predictors.MAGETokenPredictor` is the same network, frozen, as ADDP's token
 predictor.
 """
 from typing import Optional
@@ -11,6 +11,7 @@ import torch.nn as nn
 from mmengine.model import BaseModule
 from mmpretrain.registry import MODELS
 
+from ..utils.grid import grid_side
 from ..utils.init import init_official
 from ..utils.mlm import MlmLayer
 from ..utils.transformer import Dropout, TransformerBlock
@@ -130,13 +131,13 @@ class MAGEViT(BaseModule):
             nn.init.normal_(self.decoder_pos_embed_learned, std=self.embed_init_std)
 
     def forward(self,
-                tokens: torch.Tensor,
+                ids: torch.Tensor,
                 mask: torch.Tensor,
                 drop: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Logits over the codebook at every grid position.
 
         Args:
-            tokens (Tensor): (B, L) int64 VQ ids.
+            ids (Tensor): (B, L) int64 VQ ids.
             mask (Tensor): (B, L), nonzero = masked (replaced by the mask id).
             drop (Tensor, optional): (B, L), nonzero = left out of the encoder (MAGE training);
                 must be a subset of ``mask`` with the same count in every sample. None (sampling,
@@ -145,13 +146,13 @@ class MAGEViT(BaseModule):
         Returns:
             Tensor: (B, L, codebook_size) logits.
         """
-        B, L = tokens.shape
+        B, L = ids.shape
         if L != self.num_tokens:
             raise ValueError(f'{L} tokens per image, but the model was built for num_tokens='
                              f'{self.num_tokens}; set num_tokens to the tokenizer grid size.')
-        ids = torch.where(mask.bool(), torch.full_like(tokens, self.mask_token_label), tokens)
-        ids = torch.cat([ids.new_full((B, 1), self.fake_class_label), ids], dim=1)  # (B, 1+L)
-        x = self.token_emb(ids)  # (B, 1+L, D)
+        seq = torch.where(mask.bool(), torch.full_like(ids, self.mask_token_label), ids)
+        seq = torch.cat([seq.new_full((B, 1), self.fake_class_label), seq], dim=1)  # (B, 1+L)
+        x = self.token_emb(seq)  # (B, 1+L, D)
         if drop is not None:
             keep = torch.cat([drop.new_zeros(B, 1), drop], dim=1) == 0  # (B, 1+L)
             x = x[keep].view(B, -1, x.shape[-1])  # (B, 1+L-n_drop, D)
@@ -171,17 +172,17 @@ class MAGEViT(BaseModule):
         logits = self.mlm_layer(self.decoder_norm(x), self.token_emb.word_embeddings.weight)
         return logits[:, 1:, :self.codebook_size]
 
-    def predict(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def predict(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Probabilities over the codebook as maps.
 
         Args:
-            tokens (Tensor): (B, L) int64 VQ ids, L = h*w.
+            ids (Tensor): (B, L) int64 VQ ids, L = h*w.
             mask (Tensor): (B, L), nonzero = masked.
 
         Returns:
             Tensor: (B, codebook_size, h, w) probabilities (softmax over the codebook).
         """
-        B, L = tokens.shape
-        side = int(round(L**0.5))
-        probs = self(tokens, mask).float().softmax(-1)  # (B, L, K)
+        B, L = ids.shape
+        side = grid_side(L)
+        probs = self(ids, mask).float().softmax(-1)  # (B, L, K)
         return probs.transpose(1, 2).reshape(B, -1, side, side)

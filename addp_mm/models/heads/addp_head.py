@@ -2,7 +2,6 @@
 from typing import Optional
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModule
 from mmpretrain.registry import MODELS
@@ -16,9 +15,9 @@ class ADDPHead(BaseModule):
     """Token logits tied to the decoder's token embedding, and the ADDP training loss.
 
     The word embeddings the logits are tied to belong to the token decoder
-    (``ADDPTokenDecoder.token_emb``); the network hands them over once after building its parts,
-    with :meth:`tie_embedding`. The head keeps a reference without registering it as a
-    sub-module, so the tensor is saved once, under ``neck.token_emb.weight``.
+    (``ADDPTokenDecoder.token_emb``, saved once, under ``neck.token_emb.weight``); the network
+    passes their weight to every call (:meth:`forward`), as the official MAGE passes its word
+    embeddings to its ``MlmLayer``.
 
     Loss (docs/method.md §3.7): cross-entropy against the token predictor's distribution ``q``
     padded with zeros to the full vocabulary, label smoothing as PyTorch's
@@ -40,6 +39,7 @@ class ADDPHead(BaseModule):
         super().__init__(init_cfg=init_cfg)
         self.vocab_size = vocab_size
         self.label_smoothing = label_smoothing
+        self.word_dims = word_dims
         self.mlm_layer = MlmLayer(in_dims, word_dims, vocab_size)
 
     def init_weights(self) -> None:
@@ -47,26 +47,18 @@ class ADDPHead(BaseModule):
         if self.init_cfg is None:
             init_official(self)
 
-    def tie_embedding(self, embedding: nn.Embedding) -> None:
-        """Tie the logits to ``embedding`` ((vocab, word_dims) weight), not registered here.
+    def forward(self, feats: torch.Tensor, word_embeddings: torch.Tensor) -> torch.Tensor:
+        """Token logits, tied to the word embeddings.
 
         Args:
-            embedding (nn.Embedding): The token decoder's ``token_emb``.
-        """
-        if tuple(embedding.weight.shape) != (self.vocab_size, self.mlm_layer.fc.out_features):
-            raise ValueError(f'the tied embedding is {tuple(embedding.weight.shape)}, the head '
-                             f'expects ({self.vocab_size}, {self.mlm_layer.fc.out_features}) '
-                             '(vocab_size, word_dims).')
-        # object.__setattr__: nn.Module would register it, duplicating its state-dict entry
-        object.__setattr__(self, 'word_embedding', embedding)
+            feats (Tensor): (B, N, in_dims) decoder features.
+            word_embeddings (Tensor): (vocab, word_dims) weight of the token decoder's embedding
+                (``neck.token_emb.weight``); no gradient flows into it through the logits.
 
-    def forward(self, feats: torch.Tensor) -> torch.Tensor:
-        """feats (B, N, in_dims) -> logits (B, N, vocab), tied to the word embeddings."""
-        embedding = self.__dict__.get('word_embedding')
-        if embedding is None:
-            raise RuntimeError('ADDPHead has no word embeddings: the network calls '
-                               'head.tie_embedding(neck.token_emb) after building its parts.')
-        return self.mlm_layer(feats, embedding.weight)
+        Returns:
+            Tensor: (B, N, vocab) logits.
+        """
+        return self.mlm_layer(feats, word_embeddings)
 
     def loss(self, logits: torch.Tensor, target_probs: torch.Tensor,
              mask: torch.Tensor) -> torch.Tensor:

@@ -20,7 +20,7 @@ class ADDPTokenDecoder(BaseModule):
     unmasked positions (and position 0), ``decoder_pos_mask_embed`` at masked ones, and
     ``decoder_pos_token_embed`` at the appended tokens' grid positions. Then blocks and
     ``decoder_norm``. The head makes the logits from these features, tied to :attr:`token_emb`
-    (handed to it once at build time by ``ADDPNetwork.tie_head``).
+    (its weight is passed to the head at every call by ``ADDPNetwork.forward_logits``).
 
     Args:
         embed_dims (int): Encoder width D (also the token-embedding width).

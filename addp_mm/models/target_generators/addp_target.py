@@ -14,6 +14,10 @@ class ADDPTargetGenerator(BaseModule):
     Both sub-models are frozen and run without gradients. The two token-predictor queries
     (mask_next for the unreliable tokens, mask_t for the target) run as one batched pass.
 
+    This is what ``target_generator`` means in :class:`~addp_mm.models.algorithms.ADDP`
+    (``target_generator.vqgan.*``, ``target_generator.predictor.*``); docs/method.md §1.3 lists
+    its meaning in every model.
+
     Args:
         vqgan (dict): Config of the :class:`VQGANTokenizer`.
         predictor (dict): Config of the :class:`MAGETokenPredictor`.

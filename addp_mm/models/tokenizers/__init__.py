@@ -1,4 +1,3 @@
-from .token_predictor import MAGETokenPredictor
 from .vqgan import VQGAN, VQGANTokenizer
 
-__all__ = ['VQGANTokenizer', 'MAGETokenPredictor', 'VQGAN']
+__all__ = ['VQGANTokenizer', 'VQGAN']

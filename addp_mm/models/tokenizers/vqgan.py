@@ -15,6 +15,7 @@ from mmengine.model import BaseModule
 from mmpretrain.registry import MODELS
 
 from ..utils.frozen import FrozenCheckpointMixin
+from ..utils.grid import grid_side
 
 
 def _norm(channels: int, groups: int = 32) -> nn.GroupNorm:
@@ -277,7 +278,7 @@ class VQGAN(BaseModule):
     def ids_to_vectors(self, ids: torch.Tensor) -> torch.Tensor:
         """ids (B, h*w) -> codebook vectors (B, embed_dim, h, w)."""
         B, L = ids.shape
-        side = int(round(L**0.5))
+        side = grid_side(L)
         return self.quantize.lookup(ids.view(B, side, side))
 
     def soft_vectors(self, probs: torch.Tensor) -> torch.Tensor:
@@ -291,17 +292,18 @@ class VQGAN(BaseModule):
         """
         return torch.einsum('bnhw,nc->bchw', probs, self.codebook)
 
-    def decode_mixed(self, ids: torch.Tensor, soft: torch.Tensor,
+    def decode_mixed(self, ids: torch.Tensor, mask: torch.Tensor,
                      probs: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """Decode exact codes at some positions and soft (probability-weighted) vectors elsewhere.
+        """Decode exact codes at unmasked positions and soft (probability-weighted) vectors at
+        masked ones.
 
         ADDP's token-to-pixel step: the x_t of pre-training (reliable tokens exact, the token
-        predictor's distribution at the others) and each image of generation (decided tokens
-        exact, the network's distribution at undecided positions).
+        predictor's distribution at the others) and each image of generation (unmasked tokens
+        exact, the network's distribution at masked positions).
 
         Args:
-            ids (Tensor): (B, h*w) ids, read where ``soft`` is 0.
-            soft (Tensor): (B, h*w), nonzero = the position takes the soft vector.
+            ids (Tensor): (B, h*w) ids, read where ``mask`` is 0.
+            mask (Tensor): (B, h*w), nonzero = masked: the position takes the soft vector.
             probs (Tensor, optional): (B, n_embed, h, w) probabilities over the codebook
                 (:meth:`soft_vectors`). None means a uniform distribution: the mean codebook
                 vector (the first image of inpainting, which must not see the masked pixels).
@@ -315,7 +317,7 @@ class VQGAN(BaseModule):
             soft_z = self.codebook.mean(0).to(hard.dtype).view(1, C, 1, 1).expand_as(hard)
         else:
             soft_z = self.soft_vectors(probs.to(hard.dtype))
-        return self.decode(torch.where(soft.view(B, 1, h, w).bool(), soft_z, hard))
+        return self.decode(torch.where(mask.view(B, 1, h, w).bool(), soft_z, hard))
 
     def forward(self, images: torch.Tensor) -> Dict[str, torch.Tensor]:
         """Training pass with the straight-through estimator.
@@ -414,10 +416,10 @@ class VQGANTokenizer(FrozenCheckpointMixin, VQGAN):
         return super().decode_ids(ids)
 
     @torch.no_grad()
-    def decode_mixed(self, ids: torch.Tensor, soft: torch.Tensor,
+    def decode_mixed(self, ids: torch.Tensor, mask: torch.Tensor,
                      probs: Optional[torch.Tensor] = None) -> torch.Tensor:
         """As :meth:`VQGAN.decode_mixed`, without gradients: (B, 3, H, W), not clamped."""
-        return super().decode_mixed(ids, soft, probs)
+        return super().decode_mixed(ids, mask, probs)
 
     def forward(self, images: torch.Tensor) -> Dict[str, torch.Tensor]:
         raise RuntimeError('VQGANTokenizer is frozen: use encode/decode. To train a tokenizer, use '

@@ -44,12 +44,12 @@ class MAGETokenPredictor(FrozenCheckpointMixin, MAGEViT):
         return rename_official_blocks(state_dict, ('blocks.', 'decoder_blocks.'))
 
     @torch.no_grad()
-    def forward(self, tokens: torch.Tensor, mask: torch.Tensor,
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor,
                 drop: Optional[torch.Tensor] = None) -> torch.Tensor:
         """As :meth:`MAGEViT.forward`, without gradients: (B, L, codebook_size) logits."""
-        return super().forward(tokens, mask, drop)
+        return super().forward(ids, mask, drop)
 
     @torch.no_grad()
-    def predict(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def predict(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """As :meth:`MAGEViT.predict`, without gradients: (B, codebook_size, h, w)."""
-        return super().predict(tokens, mask)
+        return super().predict(ids, mask)

@@ -1,0 +1,3 @@
+from .mage_predictor import MAGETokenPredictor
+
+__all__ = ['MAGETokenPredictor']
