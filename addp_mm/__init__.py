@@ -15,6 +15,7 @@ the configs use mmpretrain's ``VisionTransformer`` and import ``addp_mm`` for th
 from . import compat
 from .version import __version__
 from . import models  # noqa: F401  (registers into mmpretrain's MODELS)
+from . import datasets  # noqa: F401  (registers into mmpretrain's DATASETS)
 from . import engine  # noqa: F401
 
 compat.install()

@@ -16,24 +16,16 @@ median is reported. Prints one JSON line:
 import argparse
 import json
 import os.path as osp
-import resource
-import sys
 import time
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from _common import (GENERATION_CONFIGS, REPO, flop_report, machine, peak_rates, peak_rss_gib,
+                     sync)
 from addp_mm.generation.api import build_generator
 from addp_mm.generation.sampling import (generate, image_seeds, make_generators,
                                          start_unconditional)
-
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from machine_info import flop_split, floor, machine, peak_rates  # noqa: E402
-
-ROOT = osp.join(osp.dirname(osp.abspath(__file__)), '..')
-CONFIGS = dict(
-    base='configs/addp/generation/addp_vit-base-p16_1xb32-20steps-cosine_in1k-256px.py',
-    large='configs/addp/generation/addp_vit-large-p16_1xb32-20steps-cosine_in1k-256px.py')
 
 
 class NaiveSampler:
@@ -71,7 +63,7 @@ class NaiveSampler:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--arch', choices=sorted(CONFIGS), default='base')
+    parser.add_argument('--arch', choices=sorted(GENERATION_CONFIGS), default='base')
     parser.add_argument('--batch', type=int, default=2, help='images generated together')
     parser.add_argument('--steps', type=int, default=20, help='denoising steps')
     parser.add_argument('--schedule', choices=['cosine', 'linear'], default='cosine')
@@ -99,19 +91,17 @@ def main() -> None:
     args = parser.parse_args()
 
     device = torch.device(args.device)
-    model = build_generator(osp.join(ROOT, CONFIGS[args.arch]), 'random', device=device,
+    model = build_generator(osp.join(REPO, GENERATION_CONFIGS[args.arch]), 'random', device=device,
                             precision=args.precision, channels_last=bool(args.channels_last),
                             compile=args.compile)
     seeds = image_seeds(0, range(args.batch))
     sample = NaiveSampler(model).sample if args.naive else model.sample
 
     def run(steps: int):
-        if device.type == 'cuda':
-            torch.cuda.synchronize()
+        sync(device)
         t0, c0 = time.perf_counter(), time.process_time()
         sample(seeds, num_steps=steps, schedule=args.schedule)
-        if device.type == 'cuda':
-            torch.cuda.synchronize()
+        sync(device)
         return time.perf_counter() - t0, time.process_time() - c0
 
     # warm-up: the first (shared, encoder-free) step and one full step; compiled, a whole run
@@ -125,19 +115,15 @@ def main() -> None:
                   device=str(device), threads=torch.get_num_threads(),
                   seconds=round(seconds, 3), img_per_s=round(args.batch / seconds, 4),
                   cpu_seconds=round(cpu_seconds, 3),
-                  peak_rss_gib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
-                                     3))
+                  peak_rss_gib=peak_rss_gib())
     if device.type == 'cuda':
         result['peak_cuda_gib'] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
     if args.flops:
         counter = FlopCounterMode(display=False)
         with counter:
             sample(seeds, num_steps=args.steps, schedule=args.schedule)
-        flops = counter.get_total_flops()
-        result.update(tflop=round(flops / 1e12, 3), gflop_per_s=round(flops / 1e9 / seconds, 1),
-                      **flop_split(counter))
-        result.update(floor(result, peak_rates(device)))
-        result['over_floor'] = round(seconds / result['floor_s'], 3)
+        result.update(tflop=round(counter.get_total_flops() / 1e12, 3),
+                      **flop_report(counter, seconds, peak_rates(device)))
     print(json.dumps(result))
 
 

@@ -3,19 +3,16 @@
 
 The ADDP benchmarks are dominated by matmuls (transformers) and 3x3 convolutions (the VQGAN); with
 ``--flops`` they report the operations of a step and the floor ``operations / these rates`` for the
-same math with PyTorch's kernels on this machine (``machine_info.floor``). Prints one JSON line,
-with the processor (``machine_info.machine``): compare figures only within one processor.
+same math with PyTorch's kernels on this machine (``_common.floor``). Prints one JSON line,
+with the processor (``_common.machine``): compare figures only within one processor.
 
     python benchmarks/bench_peak.py
 """
 import json
-import os.path as osp
-import sys
 
 import torch
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from machine_info import machine, peak_rates  # noqa: E402
+from _common import machine, peak_rates
 
 
 def main() -> None:

@@ -24,15 +24,12 @@ Prints one JSON line (with the machine, as every benchmark).
 """
 import json
 import os
-import os.path as osp
-import sys
 import time
 
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from machine_info import machine  # noqa: E402
+from _common import machine
 
 
 def best(fn, repeats: int) -> float:

@@ -25,6 +25,11 @@ conformance at the fixtures' own size): the check of this script where no GPU is
 
     python benchmarks/gpu_check.py OUT            # on the GPU machine (through gpu_check.sh)
     python benchmarks/gpu_check.py --dry-run OUT  # on a CPU
+
+The fixtures are read and compared with the tests' own code (``tests/conftest.py``), so the
+repository root must come first on ``PYTHONPATH`` (a wheel the check carries, model-index,
+installs a ``tests`` package of its own): ``gpu_check.sh`` puts it there; run directly,
+``PYTHONPATH=. python benchmarks/gpu_check.py ...`` from the repository root.
 """
 import argparse
 import contextlib
@@ -34,7 +39,6 @@ import importlib.util
 import json
 import os
 import os.path as osp
-import resource
 import shutil
 import statistics
 import sys
@@ -46,15 +50,21 @@ import types
 os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
 
 import torch  # noqa: E402
+from mmengine.config import Config  # noqa: E402
+from mmengine.runner import load_checkpoint  # noqa: E402
+from mmpretrain.registry import MODELS  # noqa: E402
+from torch.nn.attention import SDPBackend, sdpa_kernel  # noqa: E402
 
-HERE = osp.dirname(osp.abspath(__file__))
-REPO = osp.dirname(HERE)
-sys.path.insert(0, REPO)
-sys.path.insert(0, HERE)
-from machine_info import machine  # noqa: E402
+from _common import (GENERATION_CONFIGS, REPO, build_pretrain_model, machine,  # noqa: E402
+                     make_train_step, peak_rss_gib, sync)
+from addp_mm.models.utils.init import init_quietly  # noqa: E402
+from addp_mm.models.utils.transformer import Attention  # noqa: E402
+from addp_mm.utils.checkpoint import load_checkpoint_file  # noqa: E402
+from addp_mm.utils.convert import convert_official_addp  # noqa: E402
+from addp_mm.utils.device import set_tf32  # noqa: E402
+from addp_mm.utils.weights import extract_state_dict  # noqa: E402
 
-GEN_CONFIG = osp.join(REPO, 'configs', 'addp', 'generation',
-                      'addp_vit-base-p16_1xb32-20steps-cosine_in1k-256px.py')
+GEN_CONFIG = osp.join(REPO, GENERATION_CONFIGS['base'])
 #: The sizes of the dry run's tiny models (a fixture-like config, see tests/conftest.py).
 TINY = dict(dim=32, depth=1, heads=2, dec_depth=1, dec_heads=2, tp_dim=32, tp_depth=1, tp_heads=2,
             label_smoothing=0.1, gen_num_iter=2, gen_schedule='cosine',
@@ -67,11 +77,6 @@ def log(msg: str) -> None:
     print(f'[gpu_check {time.strftime("%H:%M:%S")}] {msg}', flush=True)
 
 
-def sync(device: torch.device) -> None:
-    if device.type == 'cuda':
-        torch.cuda.synchronize(device)
-
-
 def reset_peak(device: torch.device) -> None:
     if device.type == 'cuda':
         torch.cuda.empty_cache()
@@ -82,19 +87,7 @@ def peak_gib(device: torch.device) -> dict:
     if device.type == 'cuda':
         return dict(peak_gib=round(torch.cuda.max_memory_allocated(device) / 2**30, 3))
     # the process's peak so far (CPU dry run: not per run)
-    return dict(peak_rss_gib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3))
-
-
-def init_quietly(model) -> None:
-    """``init_weights`` without mmengine's one INFO line per parameter."""
-    from mmengine.logging import MMLogger
-    logger = MMLogger.get_current_instance()
-    level = logger.level
-    logger.setLevel('WARNING')
-    try:
-        model.init_weights()
-    finally:
-        logger.setLevel(level)
+    return dict(peak_rss_gib=peak_rss_gib())
 
 
 def light_package(name: str) -> None:
@@ -119,13 +112,23 @@ def import_generator():
     without their ``__init__``; the generator, the sampling loop and mmagic's
     ``DataPreprocessor`` are imported alone (mmagic's model registry then finds
     ``mmagic.models`` already imported and imports nothing more)."""
-    import addp_mm  # noqa: F401
     import mmagic.registry  # noqa: F401
     light_package('addp_mm.generation')
     light_package('mmagic.models')
     import mmagic.models.data_preprocessors  # noqa: F401  (registers DataPreprocessor)
     from addp_mm.generation import api, generator, sampling
     return api, generator, sampling
+
+
+def require_repo_tests() -> None:
+    """Refuse to start when ``import tests`` would not find this repository's ``tests/``."""
+    spec = importlib.util.find_spec('tests')
+    found = [osp.realpath(p) for p in (spec.submodule_search_locations or [])] if spec else []
+    if osp.realpath(osp.join(REPO, 'tests')) not in found:
+        raise SystemExit('gpu_check.py needs this repository\'s tests/conftest.py (the fixture '
+                         'reader), which is not first on the path: run it through '
+                         'benchmarks/gpu_check.sh, or as PYTHONPATH=. python '
+                         'benchmarks/gpu_check.py from the repository root.')
 
 
 # ----------------------------------------------------------------------------- conformance
@@ -173,13 +176,6 @@ class Checks:
 
 @torch.no_grad()
 def conformance(root: str, device: torch.device) -> dict:
-    from mmengine.runner import load_checkpoint
-    from mmpretrain.registry import MODELS
-
-    import addp_mm  # noqa: F401
-    from addp_mm.utils.checkpoint import load_checkpoint_file
-    from addp_mm.utils.convert import convert_official_addp
-    from addp_mm.utils.weights import extract_state_dict
     from tests.conftest import Reference, assert_equal_or_tie, reference_model_cfg
 
     t0 = time.perf_counter()
@@ -294,7 +290,6 @@ def conformance(root: str, device: torch.device) -> dict:
 # ----------------------------------------------------------------------------- speed
 def set_attention(model, fp32_softmax: bool) -> int:
     """Every ``Attention`` block's ``fp32_softmax`` (encoder, decoder, frozen token predictor)."""
-    from addp_mm.models.utils.transformer import Attention
     n = 0
     for m in model.modules():
         if isinstance(m, Attention):
@@ -314,26 +309,20 @@ def attention_kernels(mode: str, device: torch.device) -> list:
 def attention_context(kernels: list):
     if not kernels:
         return contextlib.nullcontext()
-    from torch.nn.attention import SDPBackend, sdpa_kernel
     return sdpa_kernel([getattr(SDPBackend, k) for k in kernels])
 
 
-def build_pretrain_model(arch: str, dry_run: bool):
+def pretrain_model(arch: str, dry_run: bool):
+    """The real-size model of ``arch`` with random weights, or for the dry run the tiny one."""
     if dry_run:
-        from mmpretrain.registry import MODELS
-
-        import addp_mm  # noqa: F401
         from tests.conftest import reference_model_cfg
         model = MODELS.build(reference_model_cfg(TINY))
         init_quietly(model)
         return model
-    from bench_pretrain import build_model
-    return build_model(arch)
+    return build_pretrain_model(arch)
 
 
 def time_pretrain(model, device, batch: int, precision: str, attention: str, steps: int) -> dict:
-    # imported here: each section of the check runs on its own, an import failure included
-    from bench_pretrain import make_train_step
     set_attention(model, attention == 'fp32')
     kernels = attention_kernels(attention, device)
     model.train()
@@ -369,7 +358,7 @@ def pretrain(device, dry_run: bool, batch: int, steps: int, results: list) -> No
     for arch in ('base', 'large'):
         t0 = time.perf_counter()
         try:
-            model = build_pretrain_model(arch, dry_run).to(device)
+            model = pretrain_model(arch, dry_run).to(device)
         except Exception:  # noqa: BLE001
             results.append(dict(arch=arch, error=traceback.format_exc()[-3000:]))
             continue
@@ -392,8 +381,6 @@ def pretrain(device, dry_run: bool, batch: int, steps: int, results: list) -> No
 def generation(device, dry_run: bool, batch: int, steps: int) -> dict:
     api, _, sampling = import_generator()
     if dry_run:
-        from mmengine.config import Config
-
         from tests.test_generation.test_conformance_generation import generator_cfg
         cfg = generator_cfg(TINY, checkpoint=None, channels_last=True)
         cfg = Config(dict(model=dict(cfg, _scope_='mmagic')))
@@ -434,13 +421,14 @@ def main() -> None:
     args = parser.parse_args()
     t_start = time.perf_counter()
 
-    from addp_mm.utils.device import set_tf32
     set_tf32(False)  # conformance in true fp32; autocast runs are unaffected
     device = torch.device(args.device or ('cpu' if args.dry_run else 'cuda'))
     if device.type == 'cuda' and not torch.cuda.is_available():
         raise SystemExit('no CUDA device: use --dry-run on a CPU')
     batch, steps, gen_steps = (2, 2, 2) if args.dry_run else (64, 3, 20)
     sections = args.only or ['conformance', 'pretrain', 'generation']
+    if 'conformance' in sections or args.dry_run:  # the dry run's tiny models come from there too
+        require_repo_tests()
     os.makedirs(args.out, exist_ok=True)
     path = osp.join(args.out, 'gpu_check.json')
     result = dict(dry_run=args.dry_run, device=str(device), machine=machine(device),

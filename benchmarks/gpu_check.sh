@@ -42,6 +42,10 @@ if compgen -G "$wheels/*.whl" >/dev/null; then
 else
   echo "[gpu_check.sh] no wheels in $wheels: using the installed packages"
 fi
+# the repository root before everything: addp_mm (not installed on the GPU machine) and tests/
+# (gpu_check.py reads the fixtures with tests/conftest.py; the model-index wheel installs a
+# `tests` package of its own)
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 
 fixtures=()
 if [ -f "$wheels/fixtures.pt" ]; then

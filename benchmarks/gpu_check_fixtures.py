@@ -22,14 +22,10 @@ import hashlib
 import json
 import os
 import os.path as osp
-
-import sys
 import zlib
 
 import numpy as np
 import torch
-
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 #: reference.pt entries the GPU check does not read (the fine-tuning ViT is checked on CPU).
 UNUSED = ('finetune_vit', )
@@ -91,6 +87,7 @@ def _decompress(obj, blobs: list, cache: dict):
 
 
 def pack(folders, images: int, out: str) -> int:
+    # imported here: unpack, on the GPU machine before its check, needs only torch and numpy
     from addp_mm.utils.checkpoint import load_checkpoint_file
     from addp_mm.utils.weights import extract_state_dict
     seen, packed = {}, {}

@@ -37,8 +37,10 @@ trap 'rm -rf "$build"' EXIT
 MMCV_WITH_OPS=0 "$PYTHON" -m pip wheel -q --no-deps --no-build-isolation -w "$out" \
   "$build"/mmcv-2.1.0.tar.gz
 
-"$PYTHON" benchmarks/gpu_check_fixtures.py pack "$fixtures/addp_reference" \
-  "$fixtures/addp_reference_c" --images "${GPU_CHECK_IMAGES:-1}" -o "$out/fixtures.pt"
+# (with this checkout's addp_mm, as gpu_check.sh runs it)
+PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" benchmarks/gpu_check_fixtures.py pack \
+  "$fixtures/addp_reference" "$fixtures/addp_reference_c" --images "${GPU_CHECK_IMAGES:-1}" \
+  -o "$out/fixtures.pt"
 
 # what a GPU call carries: the working tree git would send (tracked + untracked, not ignored)
 # and this folder

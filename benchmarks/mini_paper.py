@@ -45,6 +45,10 @@ for _path in (REPO, HERE, osp.join(REPO, 'tools')):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
+from mini_paper_parts.data import read_split, write_digits  # noqa: E402
+from mini_paper_parts.stages import log, run  # noqa: E402
+from mini_paper_parts.weights import backbone_file  # noqa: E402
+
 CONFIG_DIR = osp.join(REPO, 'configs', 'addp', 'mini')
 CONFIGS = dict(
     tokenizer='vqgan_maskgit-tiny-f4-c64_1xb16-cpu-coslr-500iter_digits-32px.py',
@@ -67,153 +71,11 @@ PROTOCOLS = ('linear_probe', 'linear_probe_10shot', 'finetune')
 PROTOCOL_CONFIG = dict(linear_probe='linear', linear_probe_10shot='linear_10shot',
                        finetune='finetune')
 FID_ROWS = ('addp', 'mage', 'reconstruction', 'real', 'random_tokens')
-IMAGE_SIZE = 32
-SHOTS = 10
-TEST_FRACTION = 0.25
-SPLIT_SEED = 0  # the train/test split is the same for every run
 FEATURE_NET_SEED = 0  # so is the FID/IS feature network
 
 
-def log(msg: str) -> None:
-    print(f'[mini-paper {time.strftime("%H:%M:%S")}] {msg}', flush=True)
-
-
 # ----------------------------------------------------------------------------- data
-def write_digits(root: str, seed: int) -> Dict[str, str]:
-    """Write the digits as 32x32 RGB PNGs with mmpretrain annotation files.
-
-    Layout: ``train/<digit>/<index>.png``, ``test/<digit>/<index>.png`` (index = row of
-    ``load_digits``), ``meta/train.txt``, ``meta/test.txt`` (``path label`` lines),
-    ``meta/train_10shot.txt`` (10 per class, drawn with ``seed``) and ``meta/classes.txt``.
-
-    Returns:
-        dict: ``root``, ``train`` folder, ``test`` folder.
-    """
-    import numpy as np
-    from PIL import Image
-    try:
-        from sklearn.datasets import load_digits
-        from sklearn.model_selection import train_test_split
-    except ImportError as e:
-        raise RuntimeError('the mini paper reads scikit-learn\'s bundled digits: '
-                           '`pip install scikit-learn` (it is in requirements/runtime.txt).') from e
-    digits = load_digits()
-    labels = digits.target.astype(int)
-    index = np.arange(len(labels))
-    train_idx, test_idx = train_test_split(index, test_size=TEST_FRACTION, stratify=labels,
-                                           random_state=SPLIT_SEED)
-    meta = osp.join(root, 'meta')
-    os.makedirs(meta, exist_ok=True)
-    for split, rows in (('train', sorted(train_idx)), ('test', sorted(test_idx))):
-        lines = []
-        for i in rows:
-            rel = f'{split}/{labels[i]}/{i:04d}.png'
-            path = osp.join(root, rel)
-            if not osp.isfile(path):
-                os.makedirs(osp.dirname(path), exist_ok=True)
-                # 17 grey levels 0..16 -> 0..255, bicubic upsampling, grey -> RGB
-                grey = Image.fromarray(np.round(digits.images[i] * 255. / 16.).astype(np.uint8))
-                grey.resize((IMAGE_SIZE, IMAGE_SIZE), Image.BICUBIC).convert('RGB').save(path)
-            lines.append(f'{rel} {labels[i]}')
-        with open(osp.join(meta, f'{split}.txt'), 'w') as f:
-            f.write('\n'.join(lines) + '\n')
-    rng = np.random.default_rng(seed)
-    few = []
-    for c in range(10):
-        rows = sorted(i for i in train_idx if labels[i] == c)
-        few += [f'train/{c}/{i:04d}.png {c}' for i in sorted(rng.choice(rows, SHOTS,
-                                                                        replace=False))]
-    with open(osp.join(meta, 'train_10shot.txt'), 'w') as f:
-        f.write('\n'.join(few) + '\n')
-    with open(osp.join(meta, 'classes.txt'), 'w') as f:
-        f.write('\n'.join(str(c) for c in range(10)) + '\n')
-    return dict(root=root, train=osp.join(root, 'train'), test=osp.join(root, 'test'))
-
-
-def read_split(root: str, split: str):
-    """(N, 3, 32, 32) float images in [0, 1] and (N,) labels of ``meta/<split>.txt``."""
-    import numpy as np
-    import torch
-    from PIL import Image
-    with open(osp.join(root, 'meta', f'{split}.txt')) as f:
-        rows = [line.split() for line in f if line.strip()]
-    images = np.stack([np.asarray(Image.open(osp.join(root, p)).convert('RGB')) for p, _ in rows])
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.
-    return x, torch.tensor([int(c) for _, c in rows])
-
-
 # ----------------------------------------------------------------------------- training runs
-def run(name: str, config: str, work_dir: str, seed: int, options: Optional[dict] = None,
-        max_iters: Optional[int] = None, test: bool = False) -> dict:
-    """Train one config with the mmengine Runner (skipped when already done).
-
-    Returns:
-        dict: ``checkpoint`` (final), ``seconds`` and, with ``test``, ``metrics`` of the test
-        split (mmpretrain's Accuracy).
-    """
-    from mmengine.runner import Runner
-
-    from addp_mm.engine.stages import stage_config
-
-    # a stage that did not finish starts again (they take minutes)
-    cfg = stage_config(name, osp.join(CONFIG_DIR, CONFIGS[config]), work_dir, max_iters, options,
-                       seed=seed)
-    iters = cfg.train_cfg.max_iters
-    # what makes this run: reused only when it matches exactly
-    settings = dict(config=CONFIGS[config], iters=iters, seed=seed,
-                    options=json.loads(json.dumps(options or {}, sort_keys=True)))
-    done = osp.join(work_dir, 'done.json')
-    if osp.isfile(done):
-        with open(done) as f:
-            rec = json.load(f)
-        if rec.get('settings') != settings:
-            raise RuntimeError(
-                f'{name}: {work_dir} holds a finished run with other settings '
-                f'({rec.get("settings")} != {settings}); choose another --out or delete that '
-                'folder to train again.')
-        log(f'{name}: done before ({rec["seconds"]:.0f} s), reusing {work_dir}')
-        return rec
-    log(f'{name}: {iters} iterations ({osp.basename(CONFIGS[config])}) -> {work_dir}')
-    start = time.time()
-    runner = Runner.from_cfg(cfg)
-    runner.train()
-    rec = dict(checkpoint=osp.join(work_dir, f'iter_{iters}.pth'), iters=iters,
-               settings=settings)
-    if not osp.isfile(rec['checkpoint']):
-        raise RuntimeError(f'{name}: training finished but {rec["checkpoint"]} was not written.')
-    if test:
-        rec['metrics'] = {k: float(v) for k, v in runner.test().items()}
-        log(f'{name}: test {rec["metrics"]}')
-    rec['seconds'] = time.time() - start
-    with open(done, 'w') as f:
-        json.dump(rec, f)
-    return rec
-
-
-def backbone_file(kind: str, ckpt: str, dst: str, keep_norms: bool) -> str:
-    """The pre-trained encoder as ``backbone.*`` weights of mmpretrain's VisionTransformer.
-
-    ADDP: :func:`addp_mm.utils.convert.to_backbone_state_dict` (what ``convert_addp.py
-    --backbone-only [--keep-norms]`` writes). MAE: mmpretrain's ``MAEViT`` already uses the
-    ``VisionTransformer`` names; its fixed sin-cos ``pos_embed`` loads as the (then trainable)
-    position embedding, as in mmpretrain's MAE fine-tuning.
-    """
-    import torch
-
-    from addp_mm.utils.checkpoint import load_checkpoint_file
-    from addp_mm.utils.convert import to_backbone_state_dict
-    from addp_mm.utils.weights import extract_state_dict
-    sd = extract_state_dict(load_checkpoint_file(ckpt), ckpt)
-    if kind == 'addp':
-        out = to_backbone_state_dict(sd, keep_norms=keep_norms)
-    else:
-        out = {k: v for k, v in sd.items() if k.startswith('backbone.')}
-        if not keep_norms:
-            out = {k: v for k, v in out.items() if not k.startswith('backbone.ln1.')}
-    torch.save(dict(state_dict=out), dst)
-    return dst
-
-
 def recognition(kind: str, pretrain_ckpt: Optional[str], data: dict, work_dir: str, seed: int,
                 iters: Optional[dict]) -> Dict[str, float]:
     """Linear probe (all labels, 10 per class) and fine-tuning top-1 of one initialisation."""
@@ -236,7 +98,7 @@ def recognition(kind: str, pretrain_ckpt: Optional[str], data: dict, work_dir: s
         if kind == 'addp' and linear:
             # ADDP's encoder has the tokenizer norm (pre_norm) after the patch embedding
             options['model.backbone.pre_norm'] = True
-        rec = run(f'{protocol}-{kind}', config, osp.join(work_dir, f'{protocol}_{kind}'), seed,
+        rec = run(f'{protocol}-{kind}', osp.join(CONFIG_DIR, CONFIGS[config]), osp.join(work_dir, f'{protocol}_{kind}'), seed,
                   options, None if iters is None else iters[config], test=True)
         out[protocol] = rec['metrics']['accuracy/top1']  # mmpretrain reports percent
     return out
@@ -491,17 +353,17 @@ def run_seed(seed: int, out: str, size: str = 'full', stage_iters: Optional[dict
 
     # ---- pre-training: tokenizer -> predictor -> ADDP; MAE on the same images
     stages = {}
-    stages['tokenizer'] = run('1-tokenizer', 'tokenizer', osp.join(out, 'tokenizer'), seed,
+    stages['tokenizer'] = run('1-tokenizer', osp.join(CONFIG_DIR, CONFIGS['tokenizer']), osp.join(out, 'tokenizer'), seed,
                               common, it('tokenizer'))
-    stages['predictor'] = run('2-predictor', 'predictor', osp.join(out, 'predictor'), seed,
+    stages['predictor'] = run('2-predictor', osp.join(CONFIG_DIR, CONFIGS['predictor']), osp.join(out, 'predictor'), seed,
                               dict(common, **{'model.target_generator.checkpoint':
                                               stages['tokenizer']['checkpoint']}),
                               it('predictor'))
-    stages['addp'] = run('3-addp', 'addp', osp.join(out, 'addp'), seed, dict(common, **{
+    stages['addp'] = run('3-addp', osp.join(CONFIG_DIR, CONFIGS['addp']), osp.join(out, 'addp'), seed, dict(common, **{
         'model.target_generator.vqgan.checkpoint': stages['tokenizer']['checkpoint'],
         'model.target_generator.predictor.checkpoint': stages['predictor']['checkpoint']}),
         it('addp'))
-    stages['mae'] = run('4-mae', 'mae', osp.join(out, 'mae'), seed, common, it('mae'))
+    stages['mae'] = run('4-mae', osp.join(CONFIG_DIR, CONFIGS['mae']), osp.join(out, 'mae'), seed, common, it('mae'))
 
     # ---- recognition
     results = dict(seed=seed, size=size, stage_iters={k: v['iters'] for k, v in stages.items()})
@@ -550,7 +412,7 @@ def run_seed(seed: int, out: str, size: str = 'full', stage_iters: Optional[dict
                                  test_y, seed)
     results['stage_seconds'] = {k: v['seconds'] for k, v in stages.items()}
     results['generation_seconds'] = gen_seconds
-    from machine_info import machine
+    from _common import machine
     results['machine'] = machine()
     results['seconds'] = time.time() - start
     with open(osp.join(out, 'results.json'), 'w') as f:

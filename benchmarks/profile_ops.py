@@ -11,7 +11,7 @@ splits the wall time into the network's parts (forward hooks put a profiler rang
   ``token_decoder``, ``head`` (all forward), ``backward``, ``optimizer`` and ``other``.
 
 For each part it reports the wall time, the part's matmul and convolution operations, its floor
-(operations / this machine's peak rates from ``machine_info.peak_rates``, as ``--flops`` of the
+(operations / this machine's peak rates from ``_common.peak_rates``, as ``--flops`` of the
 bench scripts), the ratio time / floor, the time of the operators that are neither matmul nor
 convolution (normalisations, activations, softmax, copies...), the Python/dispatch time between
 operators, and the slowest operators. Prints one JSON line (with the machine, as every benchmark)
@@ -25,7 +25,6 @@ import collections
 import contextlib
 import json
 import os.path as osp
-import sys
 import time
 from typing import Dict, List
 
@@ -33,9 +32,10 @@ import torch
 from torch.profiler import ProfilerActivity, profile, record_function
 from torch.utils.flop_counter import FlopCounterMode
 
-sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from machine_info import floor, machine, peak_rates  # noqa: E402
+from _common import (GENERATION_CONFIGS, REPO, build_pretrain_model, floor, machine,
+                     make_train_step, peak_rates)
+from addp_mm.generation.api import build_generator
+from addp_mm.generation.sampling import image_seeds
 
 PREFIX = 'part:'
 MATMUL_OPS = ('aten::mm', 'aten::addmm', 'aten::bmm', 'aten::baddbmm', 'aten::matmul',
@@ -148,9 +148,7 @@ def summarize(parts, tracker: PartTracker, rates: Dict, total_s: float) -> List[
 
 
 def generation_workload(args, tracker: PartTracker):
-    from addp_mm.generation.api import build_generator
-    from addp_mm.generation.sampling import image_seeds
-    config = osp.join(osp.dirname(osp.abspath(__file__)), '..', args.config)
+    config = osp.join(REPO, args.config)
     model = build_generator(config, 'random', device='cpu', precision=args.precision,
                             channels_last=True)
     tracker.hook(model.vqgan.decoder, 'vqgan_decode')
@@ -167,9 +165,8 @@ def generation_workload(args, tracker: PartTracker):
 
 
 def pretrain_workload(args, tracker: PartTracker):
-    from bench_pretrain import build_model, make_train_step
     torch.manual_seed(0)
-    model = build_model(args.arch).train()
+    model = build_pretrain_model(args.arch).train()
     tg = model.target_generator
     tracker.hook(tg.vqgan.encoder, 'vqgan_encode')
     tracker.hook(tg.vqgan.decoder, 'vqgan_decode')
@@ -221,8 +218,7 @@ def main() -> None:
     parser.add_argument('--markdown', action='store_true', help='also print the tables')
     args = parser.parse_args()
     if args.config is None:
-        from bench_generate import CONFIGS
-        args.config = CONFIGS[args.arch]
+        args.config = GENERATION_CONFIGS[args.arch]
 
     counter = FlopCounterMode(display=False)
     tracker = PartTracker()

@@ -1,6 +1,6 @@
 """benchmarks/gpu_check.sh --dry-run (every path of the GPU check on the CPU at tiny size), the
 fixture packing that carries the conformance fixtures to the GPU machine, and the machine fields
-every benchmark line carries (benchmarks/machine_info.py)."""
+every benchmark line carries and the floor of a counted run (benchmarks/_common.py)."""
 import json
 import os
 import os.path as osp
@@ -13,7 +13,12 @@ import torch
 from ..conftest import DEFAULT_REFERENCE_DIRS, REPO_ROOT
 
 BENCH = osp.join(REPO_ROOT, 'benchmarks')
-sys.path.insert(0, BENCH)
+
+
+@pytest.fixture
+def bench_path(monkeypatch):
+    """benchmarks/ first on sys.path for one test, as when a script runs from there."""
+    monkeypatch.syspath_prepend(BENCH)
 
 
 def _fixtures_or_skip():
@@ -62,7 +67,7 @@ def test_gpu_check_dry_run(tmp_path):
     assert gen['img_per_s'] > 0
 
 
-def test_fixture_pack_roundtrip(tmp_path):
+def test_fixture_pack_roundtrip(tmp_path, bench_path):
     """pack keeps the first images of every per-image tensor, exactly; unpack restores the
     fixture layout the conformance code reads."""
     _fixtures_or_skip()
@@ -89,10 +94,10 @@ def test_fixture_pack_roundtrip(tmp_path):
     assert all(torch.equal(release['model'][k], v) for k, v in original.items())
 
 
-def test_machine_fields_and_floor(tmp_path):
+def test_machine_fields_and_floor(tmp_path, bench_path):
     from torch.utils.flop_counter import FlopCounterMode
 
-    from machine_info import cpu_info, flop_split, floor, machine
+    from _common import cpu_info, flop_report, flop_split, floor, machine
     cpuinfo = tmp_path / 'cpuinfo'
     cpuinfo.write_text('processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 26\n'
                        'model\t\t: 2\nmodel name\t: AMD EPYC 9R45\n'
@@ -116,3 +121,16 @@ def test_machine_fields_and_floor(tmp_path):
     split = flop_split(counter)
     assert split['tflop_matmul'] == pytest.approx(2 * 128 * 256 * 512 / 1e12, rel=0.05)
     assert split['tflop_conv'] == pytest.approx(2 * 64 * 32 * 32 * 64 * 9 / 1e12, rel=0.05)
+    # the --flops fields of bench_pretrain / bench_generate, in their order: a run of these
+    # operations taking 4x the floor (slow rates: a floor of seconds, above the JSON's rounding)
+    slow = dict(matmul_gflop_per_s=.01, conv3x3_gflop_per_s=.005,
+                conv3x3_channels_last_gflop_per_s=.02)
+    floor_s = split['tflop_matmul'] * 1e3 / .01 + split['tflop_conv'] * 1e3 / .02
+    report = flop_report(counter, 4 * floor_s, slow)
+    assert list(report) == ['gflop_per_s', 'tflop_matmul', 'tflop_conv', 'floor_s', 'peak',
+                            'over_floor']
+    assert report['floor_s'] == pytest.approx(floor_s, abs=1e-3) and report['peak'] == slow
+    assert report['over_floor'] == pytest.approx(4., rel=1e-3)
+    # the achieved rate of the same operations in 1 ms
+    assert flop_report(counter, 1e-3, rates)['gflop_per_s'] == pytest.approx(
+        counter.get_total_flops() / 1e9 / 1e-3, rel=1e-3)

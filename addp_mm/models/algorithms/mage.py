@@ -108,11 +108,18 @@ class MAGE(BaseSelfSupervisor):
         drop, mask = nested_masks(noise, n_drop, n_mask)  # the lowest-noise positions first
         return mask, drop
 
+    def tokenize(self, inputs: Union[torch.Tensor, List[torch.Tensor]]) -> torch.Tensor:
+        """(B, L) ids of images (B, 3, H, W) in [0, 1], by the frozen tokenizer. Integer inputs
+        (B, L) are the ids already (a token bank, ``addp_mm.datasets.TokenBankDataset``)."""
+        images = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
+        if not images.is_floating_point():
+            return images.long()
+        return self.target_generator.encode(images)[1]  # frozen, no grad
+
     def extract_feat(self, inputs: Union[torch.Tensor, List[torch.Tensor]],
                      **kwargs) -> torch.Tensor:
         """Codebook logits (B, L, K) of the unmasked token sequence of images (B, 3, H, W)."""
-        images = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
-        _, ids = self.target_generator.encode(images)
+        ids = self.tokenize(inputs)
         return self.backbone(ids, torch.zeros_like(ids))
 
     def loss(self, inputs: List[torch.Tensor], data_samples: List[DataSample],
@@ -120,14 +127,13 @@ class MAGE(BaseSelfSupervisor):
         """One MAGE training step.
 
         Args:
-            inputs (list[Tensor]): One view, (B, 3, H, W) RGB in [0, 1].
+            inputs (list[Tensor]): One view, (B, 3, H, W) RGB in [0, 1], or its (B, L) token ids.
             data_samples (list[DataSample]): Unused.
 
         Returns:
             dict: ``loss`` and ``mask_ratio`` (logged, not summed).
         """
-        images = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
-        _, ids = self.target_generator.encode(images)  # frozen, no grad
+        ids = self.tokenize(inputs)
         B, L = ids.shape
         mask, drop = self.sample_masks(B, L, ids.device)
         logits = self.backbone(ids, mask, drop)  # (B, L, K)

@@ -72,7 +72,7 @@ class MAGEViT(BaseModule):
             (``token_emb.*``, ``decoder_pos_embed_learned``). The MLM layer's logits are tied to
             the token embeddings, so this scale bounds how confident the untrained head can be.
             Defaults to the official 0.02; narrow models should use
-            :func:`~addp_mm.models.utils.init.width_aware_embed_std` (docs/method.md §3.8).
+            :func:`~addp_mm.models.utils.init.width_aware_embed_std` (docs/method.md §3.9).
         init_cfg (dict, optional): Defaults to the official initialisation.
     """
 

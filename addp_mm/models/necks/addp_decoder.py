@@ -34,7 +34,7 @@ class ADDPTokenDecoder(BaseModule):
         embed_init_std (float): Std of the normal init of the token embedding (``token_emb``,
             which the head's logits are tied to), the mask token and the three position tables.
             Defaults to the official 0.02; narrow models should use
-            :func:`~addp_mm.models.utils.init.width_aware_embed_std` (docs/method.md §3.8).
+            :func:`~addp_mm.models.utils.init.width_aware_embed_std` (docs/method.md §3.9).
     """
 
     def __init__(self,

@@ -47,7 +47,15 @@ class ADDPTargetGenerator(BaseModule):
 
     @torch.no_grad()
     def tokenize(self, images: torch.Tensor) -> Dict[str, torch.Tensor]:
-        """images (B, 3, H, W) in [0, 1] -> ``ids`` (B, L) and ``z0`` (B, C, h, w)."""
+        """images (B, 3, H, W) in [0, 1] -> ``ids`` (B, L) and ``z0`` (B, C, h, w).
+
+        Integer ``images`` are taken as the ids themselves, (B, L): the frozen tokenizer's output
+        for the images, computed once (a token bank, ``addp_mm.datasets.TokenBankDataset``); the
+        tokenizer is deterministic, so the result is the same.
+        """
+        if not images.is_floating_point():
+            ids = images.long()
+            return dict(ids=ids, z0=self.vqgan.ids_to_vectors(ids))
         z0, ids = self.vqgan.encode(images)
         return dict(ids=ids, z0=z0)
 
@@ -57,7 +65,8 @@ class ADDPTargetGenerator(BaseModule):
         """Make x_t and the target distribution.
 
         Args:
-            images (Tensor): (B, 3, H, W) RGB in [0, 1].
+            images (Tensor): (B, 3, H, W) RGB in [0, 1], or (B, L) int token ids (see
+                :meth:`tokenize`).
             mask_t (Tensor): (B, L), 1 = masked at step t.
             mask_next (Tensor): (B, L), 1 = masked at the next (noisier) step; contains mask_t.
 
