@@ -18,7 +18,7 @@ import os
 os.environ["NO_ALBUMENTATIONS_UPDATE"] = "1"
 
 from .version import __version__  # noqa: E402
-from .utils.checkpoint import register_mmengine_loader  # noqa: E402
+from .checkpoints.loading import register_mmengine_loader  # noqa: E402
 from .utils.image_loading import name_unreadable_images  # noqa: E402
 from . import models  # noqa: F401,E402  (registers into mmpretrain's MODELS)
 from . import engine  # noqa

@@ -176,9 +176,9 @@ def conformance(root: str, device: torch.device) -> dict:
     from mmpretrain.registry import MODELS
 
     import addp_mm  # noqa: F401
-    from addp_mm.utils.checkpoint import load_checkpoint_file
-    from addp_mm.utils.convert import convert_official_addp
-    from addp_mm.utils.weights import extract_state_dict
+    from addp_mm.checkpoints.loading import load_checkpoint_file
+    from addp_mm.checkpoints.convert import convert_official_addp
+    from addp_mm.checkpoints.weights import extract_state_dict
     from tests.conftest import Reference, assert_equal_or_tie, reference_model_cfg
 
     t0 = time.perf_counter()

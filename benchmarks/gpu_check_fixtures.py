@@ -91,8 +91,8 @@ def _decompress(obj, blobs: list, cache: dict):
 
 
 def pack(folders, images: int, out: str) -> int:
-    from addp_mm.utils.checkpoint import load_checkpoint_file
-    from addp_mm.utils.weights import extract_state_dict
+    from addp_mm.checkpoints.loading import load_checkpoint_file
+    from addp_mm.checkpoints.weights import extract_state_dict
     seen, packed = {}, {}
     for root in folders:
         name = osp.basename(osp.normpath(root))

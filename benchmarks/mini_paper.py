@@ -200,9 +200,9 @@ def backbone_file(kind: str, ckpt: str, dst: str, keep_norms: bool) -> str:
     """
     import torch
 
-    from addp_mm.utils.checkpoint import load_checkpoint_file
-    from addp_mm.utils.convert import to_backbone_state_dict
-    from addp_mm.utils.weights import extract_state_dict
+    from addp_mm.checkpoints.loading import load_checkpoint_file
+    from addp_mm.checkpoints.convert import to_backbone_state_dict
+    from addp_mm.checkpoints.weights import extract_state_dict
     sd = extract_state_dict(load_checkpoint_file(ckpt), ckpt)
     if kind == 'addp':
         out = to_backbone_state_dict(sd, keep_norms=keep_norms)

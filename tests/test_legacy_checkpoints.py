@@ -18,8 +18,8 @@ import torch
 from mmengine.runner.checkpoint import CheckpointLoader
 
 import addp_mm  # noqa: F401  (routes mmengine's local loading through the safe loader)
-from addp_mm.utils.checkpoint import LegacyObject, legacy_objects, load_checkpoint_file
-from addp_mm.utils.weights import extract_state_dict
+from addp_mm.checkpoints.loading import LegacyObject, legacy_objects, load_checkpoint_file
+from addp_mm.checkpoints.weights import extract_state_dict
 
 from .conftest import REPO_ROOT, reference_model_cfg
 from .legacy_layouts import FOREIGN_CLASSES, LAYOUTS, mae_args, save_layout

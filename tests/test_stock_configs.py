@@ -24,8 +24,8 @@ import torch
 from mmengine.config import Config
 
 import addp_mm  # noqa: F401
-from addp_mm.utils.checkpoint import load_checkpoint_file
-from addp_mm.utils.pretrained_check import build_with_weights, check_weights, point_config_at
+from addp_mm.checkpoints.loading import load_checkpoint_file
+from addp_mm.checkpoints.model_check import build_with_weights, check_weights, point_config_at
 
 from .conftest import REPO_ROOT
 from .test_legacy_checkpoints import _run_converter
@@ -319,7 +319,7 @@ def test_check_follows_load_from_for_an_mmagic_generator(tmp_path):
 
 
 def test_package_config_names_resolve_to_the_installed_files():
-    from addp_mm.utils.pretrained_check import resolve_config_path
+    from addp_mm.checkpoints.model_check import resolve_config_path
     path = resolve_config_path('mmseg::mae/mae-base_upernet_8xb2-amp-160k_ade20k-512x512.py')
     assert osp.isfile(path) and osp.join('mmseg', '.mim', 'configs') in path
     with pytest.raises(FileNotFoundError):

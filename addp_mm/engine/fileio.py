@@ -33,7 +33,7 @@ from typing import List, Optional, Tuple, Union
 from mmengine.fileio import LocalBackend, register_backend
 from mmengine.fileio import io as mm_io
 
-from ..utils.checkpoint import load_checkpoint_file
+from ..checkpoints.loading import load_checkpoint_file
 
 # mmengine's CheckpointHook default ``filename_tmpl`` ('epoch_{}.pth' / 'iter_{}.pth').
 _CKPT_NAME = re.compile(r'^(?:iter|epoch)_(\d+)\.pth$')

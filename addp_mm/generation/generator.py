@@ -19,10 +19,10 @@ from tqdm import tqdm
 
 from .. import models  # noqa: F401  (registers ADDPViT & co. in mmpretrain's MODELS)
 from ..models.algorithms.addp import ADDPNetwork
-from ..utils.checkpoint import load_checkpoint_file
-from ..utils.convert import convert_official_addp, is_official_addp
+from ..checkpoints.loading import load_checkpoint_file
+from ..checkpoints.convert import convert_official_addp, is_official_addp
 from ..utils.device import EMULATED_BF16_HINT, cpu_has_native_bf16, fp32_without_tf32
-from ..utils.weights import extract_state_dict
+from ..checkpoints.weights import extract_state_dict
 from . import sampling
 from .sampling import SamplingOptions
 

@@ -15,7 +15,7 @@ from addp_mm.engine import fileio
 from addp_mm.engine.fileio import (AtomicLocalBackend, find_resumable_checkpoint,
                                    resolve_auto_resume)
 from addp_mm.engine.hooks import TrainingInterrupted
-from addp_mm.utils import load_checkpoint_file
+from addp_mm.checkpoints import load_checkpoint_file
 
 from .conftest import ROOT, read_records, run_tool, toy_run_config
 from .helpers import state_dict_sha

@@ -47,10 +47,10 @@ sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
 
 import torch  # noqa: E402
 
-from addp_mm.utils.checkpoint import legacy_objects, load_checkpoint_file  # noqa: E402
-from addp_mm.utils.convert import (TARGETS, convert_for_target,  # noqa: E402
-                                   convert_official_addp, is_official_addp)
-from addp_mm.utils.weights import extract_state_dict  # noqa: E402
+from addp_mm.checkpoints import (extract_state_dict, guess_layout,  # noqa: E402
+                                 legacy_objects, load_checkpoint_file)
+from addp_mm.checkpoints.convert import (TARGETS, convert_for_target,  # noqa: E402
+                                         convert_official_addp)
 
 
 def parse_args(argv=None):
@@ -113,7 +113,8 @@ def _load_addp_state_dict(src: str, shown: str):
     print(f'      {len(sd)} tensors, {sum(v.numel() for v in sd.values()) / 1e6:.1f} M values',
           flush=True)
     print('[2/3] converting ...', flush=True)
-    if is_official_addp(sd):
+    layout = guess_layout(sd)
+    if layout.kind == 'addp-official':
         out, dropped, unknown = convert_official_addp(sd)
         if unknown:
             sys.exit(f'error: {len(unknown)} keys are not part of the ADDP release layout '
@@ -122,16 +123,15 @@ def _load_addp_state_dict(src: str, shown: str):
               f'tensors dropped ({", ".join(sorted({k.split(".")[0] for k in dropped}))})',
               flush=True)
         return out
-    if any(k.startswith('backbone.') for k in sd) and any(k.startswith('neck.') for k in sd):
+    if layout.kind == 'addp_mm' and any(k.startswith('neck.') for k in sd):
         print('      addp_mm pre-training checkpoint', flush=True)
         return sd
     if 'backbone.pos_embed' in sd and 'backbone.patch_embed.projection.weight' in sd:
         print('      addp_mm backbone file (mmpretrain names)', flush=True)
         return {k: v for k, v in sd.items() if k.startswith('backbone.')}
-    sys.exit(f'error: {shown!r} is neither an official ADDP release file (expects '
-             "'tokenizer_norm.*' and 'decoder_pos_mask_embed') nor an addp_mm ADDP "
-             "checkpoint ('backbone.*', 'neck.*'). MAGE and VQGAN files need no conversion: "
-             'give them to the target generator config as they are.')
+    sys.exit(f'error: {shown!r} is {layout.name}, not an ADDP file this converter reads (an '
+             "official release with 'tokenizer_norm.*' and 'decoder_pos_mask_embed', or an "
+             f"addp_mm ADDP checkpoint with 'backbone.*' and 'neck.*'): {layout.advice}")
 
 
 def _save(obj: dict, dst: str) -> None:
@@ -164,7 +164,7 @@ def main(argv=None, t_start=None) -> int:
         sys.exit(f'error: input {args.src!r} does not exist' +
                  (' (it is a directory).' if osp.isdir(src) else '.'))
     if args.dst is None:  # --check only
-        from addp_mm.utils.pretrained_check import check_config
+        from addp_mm.checkpoints.model_check import check_config
         print(f'checking {args.src} against {args.check}', flush=True)
         return 0 if check_config(args.check, src, cfg_options=args.cfg_options,
                                  allow_init=args.allow_init).ok else 1
@@ -199,7 +199,7 @@ def main(argv=None, t_start=None) -> int:
     _save(out, dst)
     code = 0
     if args.check:
-        from addp_mm.utils.pretrained_check import check_config
+        from addp_mm.checkpoints.model_check import check_config
         print(f'checking {args.dst} against {args.check}', flush=True)
         code = 0 if check_config(args.check, dst, cfg_options=args.cfg_options,
                                     allow_init=args.allow_init).ok else 1

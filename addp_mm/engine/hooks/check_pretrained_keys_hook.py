@@ -27,7 +27,7 @@ from mmengine.logging import MMLogger
 from mmengine.model import BaseModule, is_model_wrapper
 from mmengine.registry import HOOKS
 
-from ...utils.checkpoint import load_checkpoint_file
+from ...checkpoints.loading import load_checkpoint_file
 from ..resume import check_resume_settings
 
 CONVERTER = 'tools/model_converters/convert_addp.py'

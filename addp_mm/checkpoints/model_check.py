@@ -34,7 +34,7 @@ from mmengine.registry import MODELS, DefaultScope
 from mmengine.runner.checkpoint import load_checkpoint
 from safetensors.torch import save_file
 
-from .checkpoint import LegacyObject, load_checkpoint_file
+from .loading import LegacyObject, load_checkpoint_file
 from .weights import extract_state_dict
 
 
