@@ -117,17 +117,15 @@ def guess_layout(checkpoint: Any) -> Layout:
             'mage-official',
             'a MAGE token predictor release (mage-vit*.pth, keys token_emb.*, blocks.*, '
             'decoder_blocks.*, vqgan.*)',
-            'it is a frozen part of ADDP, not a ViT backbone, and needs no conversion: give it to '
-            f'an ADDP pre-training config as {PREDICTOR_FIELD} (its vqgan.* also loads as '
-            'model.target_generator.vqgan.checkpoint).')
+            'it is the frozen token predictor of ADDP, not a ViT backbone, and needs no '
+            f'conversion: give it to an ADDP pre-training config as {PREDICTOR_FIELD}.')
     if 'backbone.token_emb.word_embeddings.weight' in keys:
         return Layout(
             'mage',
-            'an addp_mm MAGE checkpoint (the token predictor under backbone.token_emb.*, '
-            'backbone.blocks.*, and its frozen tokenizer under target_generator.*)',
-            'it is a frozen part of ADDP, not a ViT backbone, and needs no conversion: give it to '
-            f'an ADDP pre-training config as {PREDICTOR_FIELD} (its tokenizer also loads as '
-            'model.target_generator.vqgan.checkpoint).')
+            'an addp_mm MAGE checkpoint (a token predictor: backbone.token_emb.*, '
+            'backbone.blocks.*, with its VQGAN tokenizer)',
+            'it is the frozen token predictor of ADDP, not a ViT backbone, and needs no '
+            f'conversion: give it to an ADDP pre-training config as {PREDICTOR_FIELD}.')
     if _has(keys, 'backbone.') and (_has(keys, 'neck.') or _has(keys, 'target_generator.')):
         return Layout(
             'addp_mm',
