@@ -10,7 +10,7 @@ from mmpretrain.models.utils import resize_pos_embed
 import addp_mm.det  # noqa: F401  (registers into mmdet)
 from addp_mm.det import ADDPViTDet, SimpleFeaturePyramid, WindowTransformerBlock
 from addp_mm.det.vit_det import window_partition, window_unpartition
-from addp_mm.engine.hooks.check_pretrained_keys_hook import check_pretrained_keys
+from addp_mm.engine import check_pretrained_keys
 from addp_mm.models.utils.transformer import TransformerBlock
 from addp_mm.checkpoints.loading import load_checkpoint_file
 

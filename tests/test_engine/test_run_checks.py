@@ -14,7 +14,7 @@ from mmengine.runner import Runner
 
 import addp_mm  # noqa: F401  (hooks, safe loader)
 import tests.toy_modules  # noqa: F401  (ToyRegressionDataset)
-from addp_mm.engine.hooks.check_pretrained_keys_hook import describe_layout
+from addp_mm.checkpoints import describe_layout
 from tests.test_distributed.helpers import mmengine_globals_restored
 
 
@@ -131,8 +131,8 @@ def test_load_from_an_unconverted_file_stops_before_training(tmp_path):
 
 def test_layouts_are_recognised():
     w = torch.ones(1)
-    assert 'MAGE' in describe_layout({'model': {'token_emb.weight': w, 'blocks.0.x': w,
-                                                'decoder_blocks.0.x': w}})[0]
+    assert 'MAGE' in describe_layout({'model': {'token_emb.word_embeddings.weight': w,
+                                                'blocks.0.x': w, 'decoder_blocks.0.x': w}})[0]
     name, fix = describe_layout({'state_dict': {'encoder.conv_in.weight': w,
                                                 'quantize.embedding.weight': w}})
     assert 'VQGAN' in name and 'vqgan.checkpoint' in fix
