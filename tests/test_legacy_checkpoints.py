@@ -7,7 +7,9 @@ mmengine's loader (what ``load_from``/resume/``Pretrained`` use after ``import a
 converter and in the frozen VQGAN / token-predictor loaders, with bit-equal tensors.
 """
 import argparse
+import contextlib
 import importlib.util
+import io
 import os.path as osp
 import pathlib
 import pickle
@@ -109,14 +111,17 @@ def test_frozen_loaders_take_lightning_vqgan_and_mae_style_mage(reference, tmp_p
 
 
 def _run_converter(*args):
-    import contextlib
-    import io
+    """``convert_addp.py ARGS`` in-process: ``(exit code, stdout)``; a refusal (``sys.exit(msg)``)
+    gives its message as the code, as the CLI prints it."""
     spec = importlib.util.spec_from_file_location('convert_addp_legacy', TOOL)
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        code = tool.main([str(a) for a in args])
+        try:
+            code = tool.main([str(a) for a in args])
+        except SystemExit as e:
+            code = e.code
     return code, out.getvalue()
 
 

@@ -123,7 +123,7 @@ def guess_layout(checkpoint: Any) -> Layout:
         return Layout(
             'mage',
             'an addp_mm MAGE checkpoint (a token predictor: backbone.token_emb.*, '
-            'backbone.blocks.*, with its VQGAN tokenizer)',
+            'backbone.blocks.*; its frozen tokenizer under target_generator.*)',
             'it is the frozen token predictor of ADDP, not a ViT backbone, and needs no '
             f'conversion: give it to an ADDP pre-training config as {PREDICTOR_FIELD}.')
     if _has(keys, 'backbone.') and (_has(keys, 'neck.') or _has(keys, 'target_generator.')):

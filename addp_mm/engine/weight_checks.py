@@ -39,7 +39,8 @@ def trainable_backbone_keys(model: nn.Module) -> List[str]:
 def missing_load_from_weights(model: nn.Module, checkpoint: Any,
                               allowed_missing: Sequence[str] = ()) -> List[str]:
     """The trainable backbone weights (:func:`trainable_backbone_keys`) that ``checkpoint``, as
-    ``load_from``, would leave unloaded.
+    ``load_from``, would leave unloaded: absent from the file, or there with another shape
+    (mmengine's non-strict load skips those with a warning).
 
     Keys are read as mmengine's ``Runner.load_checkpoint`` reads them (``state_dict`` or the whole
     object, a leading ``module.`` removed).
@@ -50,17 +51,30 @@ def missing_load_from_weights(model: nn.Module, checkpoint: Any,
         allowed_missing (Sequence[str]): Regexes (``re.fullmatch``) of names that may be absent.
 
     Returns:
-        list[str]: Parameter names, in model order.
+        list[str]: Parameter names in model order; one the file holds with another shape reads
+        ``'name (file (a, b) vs model (c, d))'``.
     """
-    keys = {re.sub(r'^module\.', '', k) for k in mmengine_state_dict(checkpoint)}
+    if is_model_wrapper(model):
+        model = model.module
+    sd = {re.sub(r'^module\.', '', k): v for k, v in mmengine_state_dict(checkpoint).items()}
+    params = dict(model.named_parameters())
     patterns = [re.compile(p) for p in allowed_missing]
-    return [k for k in trainable_backbone_keys(model)
-            if k not in keys and not any(p.fullmatch(k) for p in patterns)]
+    missing = []
+    for k in trainable_backbone_keys(model):
+        if any(p.fullmatch(k) for p in patterns):
+            continue
+        if k not in sd:
+            missing.append(k)
+        elif getattr(sd[k], 'shape', None) != params[k].shape:
+            missing.append(f'{k} (file {tuple(getattr(sd[k], "shape", ()))} vs model '
+                           f'{tuple(params[k].shape)})')
+    return missing
 
 
 def check_load_from_keys(model: nn.Module, checkpoint, filename: str,
                          allowed_missing: Sequence[str] = ()) -> List[str]:
-    """Raise if loading ``checkpoint`` as ``load_from`` leaves trainable backbone weights unloaded.
+    """Raise if loading ``checkpoint`` as ``load_from`` leaves trainable backbone weights unloaded
+    (:func:`missing_load_from_weights`).
 
     Args:
         model (nn.Module): The model (wrappers are unwrapped).
@@ -72,17 +86,20 @@ def check_load_from_keys(model: nn.Module, checkpoint, filename: str,
         list[str]: The checked parameter names.
 
     Raises:
-        RuntimeError: Naming the file, how many weights it lacks, the layout it looks like and
-            the command that converts it.
+        RuntimeError: Naming the file, how many weights it lacks or holds with other shapes, the
+            layout it looks like and the command that converts it.
     """
     wanted = trainable_backbone_keys(model)
     missing = missing_load_from_weights(model, checkpoint, allowed_missing)
     if missing:
         layout, fix = describe_layout(checkpoint)
+        shapes = sum(m.endswith(')') for m in missing)
         raise RuntimeError(
             f'load_from={filename!r} does not hold {len(missing)} of the {len(wanted)} trainable '
-            f'backbone weights of this model (first: {missing[:5]}), so they would train from '
-            f'random initialisation. The file looks like {layout}: {fix}')
+            f'backbone weights of this model' + (f' ({shapes} of them with another shape)'
+                                                 if shapes else '')
+            + f' (first: {missing[:5]}), so they would train from random initialisation. The '
+            f'file looks like {layout}: {fix}')
     MMLogger.get_current_instance().info(
         f'load_from {filename}: all {len(wanted)} trainable backbone weights are in the file')
     return wanted

@@ -9,9 +9,7 @@ harmless factory, the builtin types and ``typing.Any`` load as themselves.
 """
 import argparse
 import collections
-import contextlib
 import glob
-import importlib.util
 import io
 import json
 import os.path as osp
@@ -29,13 +27,12 @@ from mmpretrain.registry import MODELS
 import addp_mm  # noqa: F401  (routes mmengine's local loading through the safe loader)
 from addp_mm.checkpoints import extract_state_dict, legacy_objects, load_checkpoint_file
 
-from ..conftest import REPO_ROOT
+from ..test_legacy_checkpoints import _run_converter
 
 HERE = osp.join(osp.dirname(osp.abspath(__file__)), 'real_pickles')
 FILES = sorted(glob.glob(osp.join(HERE, '*.ckpt')))
 with open(osp.join(HERE, 'manifest.json')) as _f:
     MANIFEST = json.load(_f)
-TOOL = osp.join(REPO_ROOT, 'tools', 'model_converters', 'convert_addp.py')
 
 
 def _ids(path):
@@ -105,20 +102,6 @@ def test_frozen_loaders_take_a_real_lightning_file(path):
         for k, v in own.items():
             assert float(v.double().sum()) == pytest.approx(sums[prefix + k], rel=1e-6,
                                                             abs=1e-6), k
-
-
-def _run_converter(*args):
-    spec = importlib.util.spec_from_file_location('convert_addp_real', TOOL)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    out = io.StringIO()
-    code = None
-    with contextlib.redirect_stdout(out):
-        try:
-            code = tool.main([str(a) for a in args])
-        except SystemExit as e:
-            code = e.code
-    return code, out.getvalue()
 
 
 @pytest.mark.parametrize('path', FILES[:1] + FILES[-1:], ids=_ids)

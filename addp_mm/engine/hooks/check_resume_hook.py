@@ -6,7 +6,8 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 
-from ..resume_checks import check_resume_settings, nothing_to_resume
+from ..resume_checks import (check_resume_settings, find_resumable_checkpoint,
+                             nothing_to_resume)
 
 
 @HOOKS.register_module()
@@ -41,5 +42,7 @@ class CheckResumeHook(Hook):
         if not getattr(runner, '_resume', False):
             return
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-        check_resume_settings(runner.cfg, checkpoint, runner._load_from, runner.work_dir, model,
+        # an auto-resume loads the checkpoint last_checkpoint names
+        path = runner._load_from or find_resumable_checkpoint(runner.work_dir)[0]
+        check_resume_settings(runner.cfg, checkpoint, path, runner.work_dir, model,
                               self.allowed_missing)
