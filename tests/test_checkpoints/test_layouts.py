@@ -69,3 +69,13 @@ def test_real_lightning_files(path):
 def test_unknown_and_empty():
     assert guess_layout({'state_dict': {'w': torch.ones(1)}}).kind == 'unknown'
     assert guess_layout(torch.ones(1)).kind == 'unknown'
+
+
+def test_one_official_layout_test_and_one_grid_side():
+    from addp_mm.checkpoints import convert, layouts
+    from addp_mm.generation import generator
+    assert convert.is_official_addp is layouts.is_official_addp
+    assert generator.is_official_addp is layouts.is_official_addp
+    assert convert.grid_side(256) == 16 and convert.grid_side(1) == 1
+    with pytest.raises(ValueError, match='not form a square grid'):
+        convert.grid_side(17)

@@ -160,3 +160,25 @@ def test_defaultdict_with_any_other_factory_is_refused(tmp_path, factory):
     with pytest.raises(pickle.UnpicklingError, match='only dict, list, set and int'):
         load_checkpoint_file(path)
     assert not marker.exists()
+
+
+def test_placeholders_saved_by_the_old_module_path_stay_inert(tmp_path):
+    """Files re-saved by an addp_mm from before addp_mm.checkpoints name the placeholder
+    functions of ``addp_mm.utils.checkpoint``; they still load as placeholders."""
+    from addp_mm.checkpoints import loading
+    path = str(FILES[0])
+    ckpt = load_checkpoint_file(path)
+    old = type(sys)('addp_mm.utils.checkpoint')
+    old._rebuild_legacy, old._legacy_class = loading._rebuild_legacy, loading._legacy_class
+    saved = (loading._rebuild_legacy.__module__, loading._legacy_class.__module__)
+    sys.modules[old.__name__] = old
+    try:  # pickle names a function by its __module__
+        loading._rebuild_legacy.__module__ = loading._legacy_class.__module__ = old.__name__
+        torch.save(ckpt, tmp_path / 'resaved.pth')
+    finally:
+        loading._rebuild_legacy.__module__, loading._legacy_class.__module__ = saved
+        del sys.modules[old.__name__]
+    assert 'addp_mm.utils.checkpoint._rebuild_legacy' in _scanned_globals(tmp_path /
+                                                                         'resaved.pth')
+    again = load_checkpoint_file(tmp_path / 'resaved.pth')
+    assert again['hyper_parameters']['ddconfig'].legacy_class == 'omegaconf.dictconfig.DictConfig'
