@@ -38,7 +38,8 @@ PREDICTOR_UNUSED = ('patch_embed.proj.weight', 'patch_embed.proj.bias', 'pos_emb
 _NECK_KEYS = ('decoder_embed.', 'mask_token', 'decoder_pos_embed_learned', 'decoder_pos_mask_embed',
               'decoder_pos_token_embed', 'decoder_norm.', 'token_emb.')
 # official encoder name -> ours (inside the backbone)
-_BACKBONE_RENAMES = (('patch_embed.proj.', 'patch_embed.projection.'), ('tokenizer_norm.', 'pre_norm.'),
+_BACKBONE_RENAMES = (('patch_embed.proj.', 'patch_embed.projection.'),
+                     ('tokenizer_norm.', 'pre_norm.'),
                      ('norm.', 'ln1.'))
 
 
@@ -119,7 +120,8 @@ def to_backbone_state_dict(sd: StateDict, keep_norms: bool = False) -> StateDict
 #: ``--to`` values and what each writes.
 TARGETS = {
     'addp_mm': "the whole pre-training model, {'state_dict': ...} for addp_mm's ADDP",
-    'mmpretrain': "'backbone.*' keys for mmpretrain's VisionTransformer (init_cfg prefix='backbone.')",
+    'mmpretrain': ("'backbone.*' keys for mmpretrain's VisionTransformer "
+                   "(init_cfg prefix='backbone.')"),
     'mmseg-mae': "unprefixed keys for mmseg's own MAE/BEiT backbone (model.pretrained=DST)",
     'timm': "{'model': ...} with timm VisionTransformer names",
     'vitdet': "{'model': ...} with timm names minus cls_token, for mmdet's projects/ViTDet ViT",
@@ -304,7 +306,8 @@ def convert_for_target(full: StateDict, target: str, keep_norms: bool = False,
         if norms:
             why = ("mmdet's ViTDet ViT has no such norms" if target == 'vitdet' else
                    'the official fine-tuning drops them; --keep-norms keeps them')
-            notes.append(f'dropped pre_norm (official tokenizer_norm) and the final norm ln1: {why}')
+            notes.append('dropped pre_norm (official tokenizer_norm) and the final norm ln1: '
+                         + why)
     if img_size is not None:
         bb['pos_embed'], note = _resized(bb, img_size)
         notes.append(note)

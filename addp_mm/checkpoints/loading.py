@@ -1,13 +1,13 @@
 """Loading checkpoint files safely, whatever their layout.
 
-torch >= 2.6 loads with ``weights_only=True`` by default, and mmengine 0.10.7 does not pass the flag.
-Checkpoints written by the mmengine Runner hold ``HistoryBuffer`` objects and numpy arrays/scalars
-(``message_hub``, ``meta``), which the weights-only unpickler rejects, so resuming and
-``init_cfg=Pretrained`` from a Runner checkpoint fail. Release files of other code bases hold more:
-MAE-family ``save_model`` files keep ``'args': argparse.Namespace`` beside ``'model'``, and
+torch >= 2.6 loads with ``weights_only=True`` by default, and mmengine 0.10.7 does not pass the
+flag. Checkpoints written by the mmengine Runner hold ``HistoryBuffer`` objects and numpy
+arrays/scalars (``message_hub``, ``meta``), which the weights-only unpickler rejects, so resuming
+and ``init_cfg=Pretrained`` from a Runner checkpoint fail. Release files of other code bases hold
+more: MAE-family ``save_model`` files keep ``'args': argparse.Namespace`` beside ``'model'``, and
 PyTorch-Lightning checkpoints (the taming/MAGE VQGAN) keep ``'hyper_parameters'`` (an omegaconf
-``DictConfig``) and ``'callbacks'``. Turning ``weights_only`` off would let any file a user passes in
-run code.
+``DictConfig``) and ``'callbacks'``. Turning ``weights_only`` off would let any file a user passes
+in run code.
 
 :func:`load_checkpoint_file` therefore unpickles with its own rules and never runs code from the
 file:
@@ -31,8 +31,9 @@ file:
 * ``.safetensors`` files load as plain state dicts.
 
 :func:`legacy_objects` lists the placeholders of a loaded checkpoint (the converter prints them).
-:func:`register_mmengine_loader` makes mmengine's local-file loader use :func:`load_checkpoint_file`,
-so resume, ``load_from`` and ``init_cfg=Pretrained`` all go through it; ``import addp_mm`` calls it.
+:func:`register_mmengine_loader` makes mmengine's local-file loader use
+:func:`load_checkpoint_file`, so resume, ``load_from`` and ``init_cfg=Pretrained`` all go through
+it; ``import addp_mm`` calls it.
 
 The one difference from stock mmengine that remains after ``import addp_mm``: an object of a class
 outside the allow-list comes back as an inert :class:`LegacyObject` placeholder (stock mmengine,
@@ -303,7 +304,7 @@ def _restricted_load(file, **kwargs) -> Any:
 
 
 class _RestrictedPickleModule:
-    """A ``pickle_module`` for :func:`torch.load` that never calls anything outside the allow-list."""
+    """A ``pickle_module`` for :func:`torch.load` that calls nothing outside the allow-list."""
     Unpickler = _RestrictedUnpickler
     load = staticmethod(_restricted_load)
     UnpicklingError = pickle.UnpicklingError

@@ -118,7 +118,8 @@ def point_config_at(cfg, checkpoint: str) -> str:
         for i, c in enumerate(cfgs):
             if _is_pretrained(c):
                 c['checkpoint'] = checkpoint
-                where = f'{name}.init_cfg' + (f'[{i}]' if isinstance(init_cfg, (list, tuple)) else '')
+                index = f'[{i}]' if isinstance(init_cfg, (list, tuple)) else ''
+                where = f'{name}.init_cfg{index}'
                 prefix = c.get('prefix')
                 fields.append(where + (f" (prefix='{prefix}')" if prefix else ' (no prefix)'))
         if owner.get('pretrained', None):
@@ -390,7 +391,8 @@ def _hints(report: CheckReport, file_keys: Sequence[str], own: Sequence[str]) ->
     if 'backbone.' in prefixes and 'init_cfg' in mech and "prefix='backbone.'" not in mech:
         hints.append("the file's keys start with 'backbone.' but the init_cfg has no "
                      "prefix='backbone.': add it (mmpretrain/mmdet/mmseg with "
-                     "mmpretrain.VisionTransformer), or convert with --to mmseg-mae for mmseg's MAE")
+                     'mmpretrain.VisionTransformer), or convert with --to mmseg-mae for '
+                     "mmseg's MAE")
     if 'backbone.' in prefixes and 'pretrained' in mech and 'init_cfg' not in mech:
         hints.append("model.pretrained is read without a prefix (mmseg's MAE/BEiT ignore one): "
                      'convert with --to mmseg-mae')
@@ -508,7 +510,8 @@ def format_report(report: CheckReport, bb_name: str, checkpoint: str) -> str:
     if report.frozen_not_loaded:
         lines.append(f'  frozen tensors not loaded: {len(report.frozen_not_loaded)}')
     if report.unexpected:
-        lines.append(f'  unexpected (in the file, taken by no {bb_name if report.parts == {} else "model"} tensor): '
+        owner = 'model' if report.parts else bb_name
+        lines.append(f'  unexpected (in the file, taken by no {owner} tensor): '
                      f'{len(report.unexpected)}: {report.unexpected[:8]}'
                      + (' ...' if len(report.unexpected) > 8 else ''))
     for h in report.hints:

@@ -1,4 +1,4 @@
-"""The checks that a run starts from the weights it names: ``init_cfg=Pretrained`` and ``load_from``.
+"""The checks that a run starts from the weights it names: ``Pretrained`` init and ``load_from``.
 
 mmengine's ``PretrainedInit`` and ``load_from`` load with ``strict=False`` and only log missing
 keys (mmengine's ``load_state_dict`` warns and goes on), so a wrong checkpoint, prefix or an
