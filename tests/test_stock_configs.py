@@ -25,7 +25,8 @@ from mmengine.config import Config
 
 import addp_mm  # noqa: F401
 from addp_mm.checkpoints.loading import load_checkpoint_file
-from addp_mm.checkpoints.model_check import build_with_weights, check_weights, point_config_at
+from addp_mm.checkpoints.model_check import (build_with_weights, check_config, check_weights,
+                                             point_config_at)
 
 from .conftest import REPO_ROOT
 from .test_legacy_checkpoints import _run_converter
@@ -326,33 +327,9 @@ def test_package_config_names_resolve_to_the_installed_files():
         resolve_config_path('mmseg::mae/nope.py')
 
 
-def test_cli_converts_and_checks_against_the_installed_mmseg_config(reference, tmp_path):
-    """The README's command with a ``pkg::`` config name; --cfg-options only shrink the model."""
-    c = reference.config
-    D = c['dim']
-    options = [f'model.backbone.embed_dims={D}', f'model.backbone.num_layers={c["depth"]}',
-               f'model.backbone.num_heads={c["heads"]}', 'model.backbone.out_indices=[0,1]',
-               'model.neck=None', f'model.decode_head.in_channels=[{D},{D}]',
-               'model.decode_head.in_index=[0,1]', 'model.decode_head.channels=16',
-               f'model.auxiliary_head.in_channels={D}', 'model.auxiliary_head.in_index=1',
-               'model.auxiliary_head.channels=16']
-    config = 'mmseg::mae/mae-base_upernet_8xb2-amp-160k_ade20k-512x512.py'
-    code, out = _run_converter(reference.path('addp.pth'), tmp_path / 'seg.pth', '--to',
-                               'mmseg-mae', '--num-heads', c['heads'], '--check', config,
-                               '--cfg-options', *options)
-    assert code == 0, out
-    n = len(_file_tensors(tmp_path / 'seg.pth'))
-    assert f'{n} of {n} trainable tensors loaded ({n - 1} bit-equal' in out
-    assert 'check passed' in out and 'via model.pretrained' in out
-    # the backbone-prefixed file fails the same check: exit status 1
-    code, out = _run_converter(reference.path('addp.pth'), tmp_path / 'bb.pth', '--to',
-                               'mmpretrain', '--check', config, '--cfg-options', *options)
-    assert code == 1 and 'check FAILED' in out and '--to mmseg-mae' in out
-
-
 def _mmseg_options(reference, crop=None, img=None):
-    """--cfg-options that shrink the stock mmseg MAE config to the fixture's width and depth (as
-    in the test above), and set the crop and the backbone's input size."""
+    """--cfg-options that shrink the stock mmseg MAE config to the fixture's width and depth, and
+    set the crop and the backbone's input size."""
     c = reference.config
     D = c['dim']
     options = [f'model.backbone.embed_dims={D}', f'model.backbone.num_layers={c["depth"]}',
@@ -366,6 +343,24 @@ def _mmseg_options(reference, crop=None, img=None):
     if crop:
         options.append(f'crop_size=({crop},{crop})')
     return options
+
+
+def test_cli_converts_and_checks_against_the_installed_mmseg_config(reference, tmp_path):
+    """The README's command with a ``pkg::`` config name; --cfg-options only shrink the model."""
+    c = reference.config
+    options = _mmseg_options(reference)
+    config = 'mmseg::mae/mae-base_upernet_8xb2-amp-160k_ade20k-512x512.py'
+    code, out = _run_converter(reference.path('addp.pth'), tmp_path / 'seg.pth', '--to',
+                               'mmseg-mae', '--num-heads', c['heads'], '--check', config,
+                               '--cfg-options', *options)
+    assert code == 0, out
+    n = len(_file_tensors(tmp_path / 'seg.pth'))
+    assert f'{n} of {n} trainable tensors loaded ({n - 1} bit-equal' in out
+    assert 'check passed' in out and 'via model.pretrained' in out
+    # the backbone-prefixed file fails the same check: exit status 1
+    code, out = _run_converter(reference.path('addp.pth'), tmp_path / 'bb.pth', '--to',
+                               'mmpretrain', '--check', config, '--cfg-options', *options)
+    assert code == 1 and 'check FAILED' in out and '--to mmseg-mae' in out
 
 
 MMSEG_MAE = 'mmseg::mae/mae-base_upernet_8xb2-amp-160k_ade20k-512x512.py'
@@ -386,7 +381,6 @@ def test_mmseg_mae_tables_follow_the_config(reference, tmp_path):
     file_sd = _file_tensors(dst)
     assert file_sd['layers.0.attn.relative_position_bias_table'].shape == ((2 * 40 - 1)**2 + 3,
                                                                            c['heads'])
-    from addp_mm.checkpoints.model_check import check_config
     report = check_config(MMSEG_MAE, dst, cfg_options=options, verbose=False)
     assert report.ok and report.missing == [] and report.size_mismatch == []
     assert report.transformed == ['pos_embed']  # 16 x 16 -> 40 x 40, by mmseg at load
@@ -418,7 +412,6 @@ def test_check_names_img_size_and_num_heads_when_the_tables_do_not_fit(reference
                                '--num-heads', '1' if reference.config['dim'] % 64 == 0 else
                                str(reference.config['heads']))
     assert code == 0, out
-    from addp_mm.checkpoints.model_check import check_config
     report = check_config(MMSEG_MAE, dst, cfg_options=_mmseg_options(reference, 640, 640),
                           verbose=False)
     assert not report.ok and report.error is not None

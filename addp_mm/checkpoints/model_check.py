@@ -489,21 +489,15 @@ def format_report(report: CheckReport, bb_name: str, checkpoint: str) -> str:
         own = f', {c["own_checkpoint"]} from its own checkpoint field' if c['own_checkpoint'] \
             else ''
         lines.append(f'  {part}: {c["from_file"]} of {c["total"]} tensors from the file{own}')
-    if report.missing:
-        lines.append(f'  MISSING (left at their initial values): {len(report.missing)}: '
-                     f'{report.missing[:12]}' + (' ...' if len(report.missing) > 12 else ''))
-    if report.size_mismatch:
-        lines.append(f'  SIZE MISMATCH (in the file with another shape, not loaded): '
-                     f'{len(report.size_mismatch)}: {report.size_mismatch[:6]}'
-                     + (' ...' if len(report.size_mismatch) > 6 else ''))
-    if report.not_loaded:
-        lines.append(f'  NOT LOADED (parts the file provides, left at init): '
-                     f'{len(report.not_loaded)}: {report.not_loaded[:8]}'
-                     + (' ...' if len(report.not_loaded) > 8 else ''))
-    if report.frozen_random:
-        lines.append(f'  FROZEN AT RANDOM (from neither the file nor a checkpoint field): '
-                     f'{len(report.frozen_random)}: {report.frozen_random[:6]}'
-                     + (' ...' if len(report.frozen_random) > 6 else ''))
+    for title, names, shown in (
+            ('MISSING (left at their initial values)', report.missing, 12),
+            ('SIZE MISMATCH (in the file with another shape, not loaded)', report.size_mismatch, 6),
+            ('NOT LOADED (parts the file provides, left at init)', report.not_loaded, 8),
+            ('FROZEN AT RANDOM (from neither the file nor a checkpoint field)',
+             report.frozen_random, 6)):
+        if names:
+            lines.append(f'  {title}: {len(names)}: {names[:shown]}'
+                         + (' ...' if len(names) > shown else ''))
     if report.new_layers:
         lines.append(f'  new layers, not in any pre-trained ViT (initialised by the config): '
                      f'{report.new_layers}')

@@ -39,11 +39,8 @@ class CheckPretrainedKeysHook(Hook):
                              allowed_missing=[r'backbone\\.ln2\\..*'])]
 
     Args:
-        allowed_missing (Iterable[str]): Regexes of full parameter names that are new in the
-            downstream model (e.g. the fc_norm ``backbone.ln2`` of ``out_type='avg_featmap'``).
-        allow_unexpected (bool): Tolerate checkpoint keys the module lacks. Defaults to True.
-        require_pretrained (bool): Also fail when no module has a ``Pretrained`` init_cfg.
-            Defaults to True.
+        allowed_missing, allow_unexpected, require_pretrained: As
+            :class:`CheckPretrainedInitHook` (``allowed_missing`` also goes to the others).
         check_load_from (bool): Check ``load_from`` checkpoints. Defaults to True.
         check_resume (bool): Check resumes. Defaults to True.
     """
