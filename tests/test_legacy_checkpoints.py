@@ -110,9 +110,10 @@ def test_frozen_loaders_take_lightning_vqgan_and_mae_style_mage(reference, tmp_p
         assert torch.equal(own[key], sd[key]), key
 
 
-def _run_converter(*args):
-    """``convert_addp.py ARGS`` in-process: ``(exit code, stdout)``; a refusal (``sys.exit(msg)``)
-    gives its message as the code, as the CLI prints it."""
+def _run_converter(*args, refusals: bool = False):
+    """``convert_addp.py ARGS`` in-process: ``(exit code, stdout)``. A refusal (``sys.exit(msg)``)
+    raises ``SystemExit``, or with ``refusals=True`` gives its message as the code, as the CLI
+    prints it."""
     spec = importlib.util.spec_from_file_location('convert_addp_legacy', TOOL)
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
@@ -121,6 +122,8 @@ def _run_converter(*args):
         try:
             code = tool.main([str(a) for a in args])
         except SystemExit as e:
+            if not refusals:
+                raise
             code = e.code
     return code, out.getvalue()
 

@@ -394,12 +394,12 @@ def test_mmseg_mae_flags_that_disagree_with_the_config_are_refused(reference, tm
                          (['--num-heads', str(heads + 1)], f'--num-heads {heads + 1} disagrees')):
         code, out = _run_converter(reference.path('addp.pth'), tmp_path / 'x.pth', '--to',
                                    'mmseg-mae', *flags, '--check', MMSEG_MAE, '--cfg-options',
-                                   *options)
+                                   *options, refusals=True)
         assert isinstance(code, str) and named in code and 'drop' in code, (flags, code)
     # a crop the backbone is not built for
     code, _ = _run_converter(reference.path('addp.pth'), tmp_path / 'x.pth', '--to', 'mmseg-mae',
                              '--check', MMSEG_MAE, '--cfg-options',
-                             *_mmseg_options(reference, crop=640, img=512))
+                             *_mmseg_options(reference, crop=640, img=512), refusals=True)
     assert isinstance(code, str) and 'set model.backbone.img_size=(640, 640)' in code
     assert not (tmp_path / 'x.pth').exists()
 

@@ -106,7 +106,7 @@ def test_frozen_loaders_take_a_real_lightning_file(path):
 
 @pytest.mark.parametrize('path', FILES[:1] + FILES[-1:], ids=_ids)
 def test_converter_reads_a_real_lightning_file_and_names_its_use(path, tmp_path):
-    code, out = _run_converter(path, tmp_path / 'out.pth')
+    code, out = _run_converter(path, tmp_path / 'out.pth', refusals=True)
     assert "ignored omegaconf.dictconfig.DictConfig object at ['hyper_parameters']" in out
     assert 'not used: callbacks, epoch, global_step' in out
     # a token predictor with its tokenizer: no conversion, and where it goes instead

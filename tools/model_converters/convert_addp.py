@@ -137,9 +137,9 @@ def _load_addp_state_dict(src: str, shown: str):
     if 'backbone.pos_embed' in sd and 'backbone.patch_embed.projection.weight' in sd:
         print('      addp_mm backbone file (mmpretrain names)', flush=True)
         return {k: v for k, v in sd.items() if k.startswith('backbone.')}
-    sys.exit(f'error: {shown!r} is {layout.name}, not an ADDP file this converter reads (an '
-             "official release with 'tokenizer_norm.*' and 'decoder_pos_mask_embed', or an "
-             f"addp_mm ADDP checkpoint with 'backbone.*' and 'neck.*'): {layout.advice}")
+    sys.exit(f'error: {shown!r} is {layout.name}: neither an official ADDP release (expects '
+             "'tokenizer_norm.*' and 'decoder_pos_mask_embed') nor an addp_mm ADDP checkpoint "
+             f"('backbone.*', 'neck.*'), the files this converter reads; {layout.advice}")
 
 
 def _mmseg_mae_shape(args):
