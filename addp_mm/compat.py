@@ -19,7 +19,7 @@ The patches (function: upstream version that needs it: what it fixes):
 * :func:`name_unreadable_images`: mmcv 2.1.0: an empty image fails without its path, and
   ``ignore_empty=True`` does not skip a file that decodes to nothing.
 
-The machinery each patch installs lives with its subject (``addp_mm.utils.checkpoint``,
+The machinery each patch installs lives with its subject (``addp_mm.checkpoints.loading``,
 ``addp_mm.engine.fileio``, ``addp_mm.engine.quiet_logs``, ``addp_mm.utils.image_loading``); only
 the installers are here. All of them are idempotent.
 """
@@ -53,7 +53,7 @@ from mmengine.runner.checkpoint import CheckpointLoader  # noqa: E402
 
 from .engine.fileio import AtomicLocalBackend  # noqa: E402
 from .engine.quiet_logs import with_frozen_summary, without_frozen_warnings  # noqa: E402
-from .utils.checkpoint import load_from_local_safe  # noqa: E402
+from .checkpoints.loading import load_from_local_safe  # noqa: E402
 from .utils.image_loading import named_unreadable  # noqa: E402
 
 
@@ -63,8 +63,8 @@ def register_mmengine_loader() -> None:
     Fixes: torch >= 2.6 loads with ``weights_only=True`` by default and mmengine 0.10.7 does not
     pass the flag, so Runner checkpoints (``HistoryBuffer``, numpy scalars in ``message_hub`` and
     ``meta``) fail to load for ``resume``, ``load_from`` and ``init_cfg=Pretrained``.
-    :func:`~addp_mm.utils.checkpoint.load_from_local_safe` loads them without running code from
-    the file (``addp_mm/utils/checkpoint.py``).
+    :func:`~addp_mm.checkpoints.loading.load_from_local_safe` loads them without running code from
+    the file (``addp_mm/checkpoints/loading.py``).
 
     mmengine resolves a path with ``CheckpointLoader._get_checkpoint_loader``: the registered
     prefixes are tried longest first, and the empty prefix (local files) matches whatever no URL

@@ -57,12 +57,12 @@ from torch.nn.attention import SDPBackend, sdpa_kernel  # noqa: E402
 
 from _common import (GENERATION_CONFIGS, REPO, build_pretrain_model, machine,  # noqa: E402
                      make_train_step, peak_rss_gib, sync)
+from addp_mm.checkpoints.convert import convert_official_addp  # noqa: E402
+from addp_mm.checkpoints.loading import load_checkpoint_file  # noqa: E402
+from addp_mm.checkpoints.weights import extract_state_dict  # noqa: E402
 from addp_mm.models.utils.init import init_quietly  # noqa: E402
 from addp_mm.models.utils.transformer import Attention  # noqa: E402
-from addp_mm.utils.checkpoint import load_checkpoint_file  # noqa: E402
-from addp_mm.utils.convert import convert_official_addp  # noqa: E402
 from addp_mm.utils.device import set_tf32  # noqa: E402
-from addp_mm.utils.weights import extract_state_dict  # noqa: E402
 
 GEN_CONFIG = osp.join(REPO, GENERATION_CONFIGS['base'])
 #: The sizes of the dry run's tiny models (a fixture-like config, see tests/conftest.py).

@@ -87,9 +87,8 @@ def _decompress(obj, blobs: list, cache: dict):
 
 
 def pack(folders, images: int, out: str) -> int:
-    # imported here: unpack, on the GPU machine before its check, needs only torch and numpy
-    from addp_mm.utils.checkpoint import load_checkpoint_file
-    from addp_mm.utils.weights import extract_state_dict
+    from addp_mm.checkpoints.loading import load_checkpoint_file
+    from addp_mm.checkpoints.weights import extract_state_dict
     seen, packed = {}, {}
     for root in folders:
         name = osp.basename(osp.normpath(root))

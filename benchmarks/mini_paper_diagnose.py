@@ -46,9 +46,9 @@ def main(argv=None):
     import mini_paper as mp
     from mmpretrain.models import VisionTransformer
 
-    from addp_mm.utils.checkpoint import load_checkpoint_file
-    from addp_mm.utils.convert import to_backbone_state_dict
-    from addp_mm.utils.weights import extract_state_dict
+    from addp_mm.checkpoints.loading import load_checkpoint_file
+    from addp_mm.checkpoints.convert import to_backbone_state_dict
+    from addp_mm.checkpoints.weights import extract_state_dict
 
     run = args.run
     data = osp.join(run, 'data')

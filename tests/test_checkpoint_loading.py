@@ -2,7 +2,7 @@
 
 mmengine 0.10.7 calls ``torch.load`` without ``weights_only``; torch >= 2.6 then refuses the
 ``HistoryBuffer``s and numpy arrays every Runner checkpoint holds. ``import addp_mm`` registers
-``addp_mm.utils.load_checkpoint_file`` (an allow-list unpickler) as mmengine's local-file loader.
+``addp_mm.checkpoints.load_checkpoint_file`` (an allow-list unpickler) as mmengine's local-file loader.
 """
 import copy
 import os
@@ -19,8 +19,8 @@ from mmengine.runner.checkpoint import CheckpointLoader
 from torch import nn
 
 import addp_mm  # noqa: F401  (registers the loader)
-from addp_mm.utils import load_checkpoint_file
-from addp_mm.utils.checkpoint import load_from_local_safe
+from addp_mm.checkpoints import load_checkpoint_file
+from addp_mm.checkpoints.loading import load_from_local_safe
 from tests.toy_modules import ToyLinearModel
 
 
@@ -242,7 +242,7 @@ def test_resume_from_a_checkpoint_with_foreign_objects(trained, tmp_path):
     and the run resumes with the saved iteration, weights and optimizer state."""
     import argparse
 
-    from addp_mm.utils.checkpoint import LegacyObject
+    from addp_mm.checkpoints.loading import LegacyObject
     src_dir, weights, optim_state = trained
     work_dir = tmp_path / 'resumed_foreign'
     shutil.copytree(src_dir, work_dir)

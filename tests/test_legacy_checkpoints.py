@@ -7,7 +7,9 @@ mmengine's loader (what ``load_from``/resume/``Pretrained`` use after ``import a
 converter and in the frozen VQGAN / token-predictor loaders, with bit-equal tensors.
 """
 import argparse
+import contextlib
 import importlib.util
+import io
 import os.path as osp
 import pathlib
 import pickle
@@ -18,8 +20,8 @@ import torch
 from mmengine.runner.checkpoint import CheckpointLoader
 
 import addp_mm  # noqa: F401  (routes mmengine's local loading through the safe loader)
-from addp_mm.utils.checkpoint import LegacyObject, legacy_objects, load_checkpoint_file
-from addp_mm.utils.weights import extract_state_dict
+from addp_mm.checkpoints.loading import LegacyObject, legacy_objects, load_checkpoint_file
+from addp_mm.checkpoints.weights import extract_state_dict
 
 from .conftest import REPO_ROOT, reference_model_cfg
 from .legacy_layouts import FOREIGN_CLASSES, LAYOUTS, mae_args, save_layout
@@ -108,15 +110,21 @@ def test_frozen_loaders_take_lightning_vqgan_and_mae_style_mage(reference, tmp_p
         assert torch.equal(own[key], sd[key]), key
 
 
-def _run_converter(*args):
-    import contextlib
-    import io
+def _run_converter(*args, refusals: bool = False):
+    """``convert_addp.py ARGS`` in-process: ``(exit code, stdout)``. A refusal (``sys.exit(msg)``)
+    raises ``SystemExit``, or with ``refusals=True`` gives its message as the code, as the CLI
+    prints it."""
     spec = importlib.util.spec_from_file_location('convert_addp_legacy', TOOL)
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        code = tool.main([str(a) for a in args])
+        try:
+            code = tool.main([str(a) for a in args])
+        except SystemExit as e:
+            if not refusals:
+                raise
+            code = e.code
     return code, out.getvalue()
 
 

@@ -30,4 +30,4 @@ def test_optimizer_constructors_resolve_from_the_root_registry(scope):
 
 def test_local_checkpoint_loader_is_ours():
     loader = CheckpointLoader._get_checkpoint_loader('/some/local/file.pth')
-    assert loader.__module__ == 'addp_mm.utils.checkpoint'
+    assert loader.__module__ == 'addp_mm.checkpoints.loading'

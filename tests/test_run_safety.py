@@ -104,7 +104,7 @@ def test_imports_make_no_network_request(tmp_path):
 
 
 def test_a_text_file_is_not_a_pytorch_checkpoint(tmp_path):
-    from addp_mm.utils.checkpoint import load_checkpoint_file
+    from addp_mm.checkpoints.loading import load_checkpoint_file
     (tmp_path / 'notes.pth').write_text('best epoch: 10\n')
     with pytest.raises(ValueError, match=r"notes\.pth' is not a PyTorch checkpoint"):
         load_checkpoint_file(tmp_path / 'notes.pth')

@@ -24,8 +24,9 @@ import torch
 from mmengine.config import Config
 
 import addp_mm  # noqa: F401
-from addp_mm.utils.checkpoint import load_checkpoint_file
-from addp_mm.utils.pretrained_check import build_with_weights, check_weights, point_config_at
+from addp_mm.checkpoints.loading import load_checkpoint_file
+from addp_mm.checkpoints.model_check import (build_with_weights, check_config, check_weights,
+                                             point_config_at)
 
 from .conftest import REPO_ROOT
 from .test_legacy_checkpoints import _run_converter
@@ -319,15 +320,16 @@ def test_check_follows_load_from_for_an_mmagic_generator(tmp_path):
 
 
 def test_package_config_names_resolve_to_the_installed_files():
-    from addp_mm.utils.pretrained_check import resolve_config_path
+    from addp_mm.checkpoints.model_check import resolve_config_path
     path = resolve_config_path('mmseg::mae/mae-base_upernet_8xb2-amp-160k_ade20k-512x512.py')
     assert osp.isfile(path) and osp.join('mmseg', '.mim', 'configs') in path
     with pytest.raises(FileNotFoundError):
         resolve_config_path('mmseg::mae/nope.py')
 
 
-def test_cli_converts_and_checks_against_the_installed_mmseg_config(reference, tmp_path):
-    """The README's command with a ``pkg::`` config name; --cfg-options only shrink the model."""
+def _mmseg_options(reference, crop=None, img=None):
+    """--cfg-options that shrink the stock mmseg MAE config to the fixture's width and depth, and
+    set the crop and the backbone's input size."""
     c = reference.config
     D = c['dim']
     options = [f'model.backbone.embed_dims={D}', f'model.backbone.num_layers={c["depth"]}',
@@ -336,6 +338,17 @@ def test_cli_converts_and_checks_against_the_installed_mmseg_config(reference, t
                'model.decode_head.in_index=[0,1]', 'model.decode_head.channels=16',
                f'model.auxiliary_head.in_channels={D}', 'model.auxiliary_head.in_index=1',
                'model.auxiliary_head.channels=16']
+    if img:
+        options.append(f'model.backbone.img_size=({img},{img})')
+    if crop:
+        options.append(f'crop_size=({crop},{crop})')
+    return options
+
+
+def test_cli_converts_and_checks_against_the_installed_mmseg_config(reference, tmp_path):
+    """The README's command with a ``pkg::`` config name; --cfg-options only shrink the model."""
+    c = reference.config
+    options = _mmseg_options(reference)
     config = 'mmseg::mae/mae-base_upernet_8xb2-amp-160k_ade20k-512x512.py'
     code, out = _run_converter(reference.path('addp.pth'), tmp_path / 'seg.pth', '--to',
                                'mmseg-mae', '--num-heads', c['heads'], '--check', config,
@@ -348,3 +361,60 @@ def test_cli_converts_and_checks_against_the_installed_mmseg_config(reference, t
     code, out = _run_converter(reference.path('addp.pth'), tmp_path / 'bb.pth', '--to',
                                'mmpretrain', '--check', config, '--cfg-options', *options)
     assert code == 1 and 'check FAILED' in out and '--to mmseg-mae' in out
+
+
+MMSEG_MAE = 'mmseg::mae/mae-base_upernet_8xb2-amp-160k_ade20k-512x512.py'
+
+
+def test_mmseg_mae_tables_follow_the_config(reference, tmp_path):
+    """A 640 px crop and heads 16 wide (not 64): --check CONFIG makes the relative position tables
+    for them, and every tensor loads bit-equal (pos_embed resized by mmseg at load)."""
+    c = reference.config
+    assert c['dim'] // c['heads'] != 64
+    options = _mmseg_options(reference, crop=640, img=640)
+    dst = tmp_path / 'seg640.pth'
+    code, out = _run_converter(reference.path('addp.pth'), dst, '--to', 'mmseg-mae', '--check',
+                               MMSEG_MAE, '--cfg-options', *options)
+    assert code == 0, out
+    assert (f'relative position tables for 640x640 px inputs (model.backbone.img_size) and '
+            f'{c["heads"]} heads (model.backbone.num_heads)') in out
+    file_sd = _file_tensors(dst)
+    assert file_sd['layers.0.attn.relative_position_bias_table'].shape == ((2 * 40 - 1)**2 + 3,
+                                                                           c['heads'])
+    report = check_config(MMSEG_MAE, dst, cfg_options=options, verbose=False)
+    assert report.ok and report.missing == [] and report.size_mismatch == []
+    assert report.transformed == ['pos_embed']  # 16 x 16 -> 40 x 40, by mmseg at load
+    assert sorted(report.loaded + report.transformed) == sorted(file_sd)
+
+
+def test_mmseg_mae_flags_that_disagree_with_the_config_are_refused(reference, tmp_path):
+    options = _mmseg_options(reference, crop=640, img=640)
+    heads = reference.config['heads']
+    for flags, named in ((['--img-size', '512'], '--img-size 512 disagrees'),
+                         (['--num-heads', str(heads + 1)], f'--num-heads {heads + 1} disagrees')):
+        code, out = _run_converter(reference.path('addp.pth'), tmp_path / 'x.pth', '--to',
+                                   'mmseg-mae', *flags, '--check', MMSEG_MAE, '--cfg-options',
+                                   *options, refusals=True)
+        assert isinstance(code, str) and named in code and 'drop' in code, (flags, code)
+    # a crop the backbone is not built for
+    code, _ = _run_converter(reference.path('addp.pth'), tmp_path / 'x.pth', '--to', 'mmseg-mae',
+                             '--check', MMSEG_MAE, '--cfg-options',
+                             *_mmseg_options(reference, crop=640, img=512), refusals=True)
+    assert isinstance(code, str) and 'set model.backbone.img_size=(640, 640)' in code
+    assert not (tmp_path / 'x.pth').exists()
+
+
+def test_check_names_img_size_and_num_heads_when_the_tables_do_not_fit(reference, tmp_path):
+    """The default tables (512 px, embed_dims // 64 heads) against the 640 px config: mmseg cannot
+    load them (it would resize with scipy's interp2d); --check says which flags fix it."""
+    dst = tmp_path / 'seg512.pth'
+    code, out = _run_converter(reference.path('addp.pth'), dst, '--to', 'mmseg-mae',
+                               '--num-heads', '1' if reference.config['dim'] % 64 == 0 else
+                               str(reference.config['heads']))
+    assert code == 0, out
+    report = check_config(MMSEG_MAE, dst, cfg_options=_mmseg_options(reference, 640, 640),
+                          verbose=False)
+    assert not report.ok and report.error is not None
+    hint = next(h for h in report.hints if 'relative position bias tables' in h)
+    assert f'--img-size 640 --num-heads {reference.config["heads"]}' in hint
+    assert '--to mmseg-mae --check CONFIG' in hint

@@ -11,7 +11,7 @@ import argparse
 import os
 
 import addp_mm  # noqa: F401  (routes mmengine's checkpoint loading through addp_mm's safe loader)
-from addp_mm.engine.fileio import resolve_auto_resume
+from addp_mm.engine.resume_checks import resolve_auto_resume
 from addp_mm.utils.runtime import (add_fault_tolerance_hook, add_load_check_hook,
                                    check_cfg_options, drop_unused_checkpoint_variables,
                                    set_default_collate, set_default_work_dir, setup_amp,

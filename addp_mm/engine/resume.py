@@ -19,18 +19,15 @@ schedulers, the message hub, and the epoch/iteration counters. What it does not:
   seed, so masks and augmentations after a resume differ from an uninterrupted run.
 
 :class:`~addp_mm.engine.hooks.FaultToleranceHook` stores a small ``resume_state`` in every
-checkpoint and uses the helpers here to restore all four.
+checkpoint and uses the helpers here to restore all four. Whether a checkpoint may be resumed from
+at all is :mod:`addp_mm.engine.resume_checks`.
 """
 import random
 from typing import Any, Callable, Dict, Iterator, Optional
 
 import numpy as np
 import torch
-from mmengine.config import Config
-from mmengine.logging import MMLogger
 from torch.utils.data import BatchSampler, DataLoader, Sampler
-
-from ..utils.provenance import differences
 
 #: Key of the extra state in a Runner checkpoint (beside ``meta``, ``state_dict``, ...).
 RESUME_STATE_KEY = 'resume_state'
@@ -128,72 +125,3 @@ def base_sampler(sampler: Sampler) -> Sampler:
     while isinstance(sampler, SkipSampler):
         sampler = sampler.sampler
     return sampler
-
-
-#: Config fields a resumed run must share with the run that wrote the checkpoint: what is trained
-#: (model, preprocessing) and on what (the training data and batch). Everything else (train_cfg,
-#: e.g. a larger max_iters / max_epochs to extend a run, optimizer, schedules, hooks, workers)
-#: may change.
-RESUME_FIELDS = ('model', 'data_preprocessor', 'train_dataloader.dataset',
-                 'train_dataloader.batch_size')
-
-
-def _field(cfg, dotted: str):
-    node = cfg.to_dict() if hasattr(cfg, 'to_dict') else cfg
-    for part in dotted.split('.'):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
-
-
-def resume_differences(cfg_now, checkpoint: dict) -> Optional[list]:
-    """The data/model settings (:data:`RESUME_FIELDS`) that differ between the config stored in
-    a Runner checkpoint (``meta['cfg']``) and ``cfg_now``.
-
-    Returns:
-        list[str] | None: ``field: old -> new`` lines; None when the checkpoint stores no
-        readable config (nothing can be compared).
-    """
-    text = (checkpoint.get('meta') or {}).get('cfg') if isinstance(checkpoint, dict) else None
-    if not isinstance(text, str) or not text.strip():
-        return None
-    try:
-        old = Config.fromstring(text, '.py')
-    except Exception:  # noqa: BLE001  (a config this version cannot parse: nothing to compare)
-        return None
-    lines = []
-    for field in RESUME_FIELDS:
-        a, b = _field(old, field), _field(cfg_now, field)
-        for line in differences({field: a}, {field: b}):
-            lines.append(line)
-    return lines
-
-
-def check_resume_settings(cfg_now, checkpoint: dict, path: Optional[str],
-                          work_dir: Optional[str]) -> None:
-    """Raise if the checkpoint a run resumes from was made with other data or model settings.
-
-    Raises:
-        RuntimeError: Listing the differing settings and how to start fresh instead.
-    """
-    logger = MMLogger.get_current_instance()
-    diffs = resume_differences(cfg_now, checkpoint)
-    where = path or (f'the latest checkpoint of {work_dir}' if work_dir else 'the checkpoint')
-    if diffs is None:
-        logger.warning(f'resume: {where} stores no readable config; its data and model settings '
-                       'could not be compared with this run.')
-        return
-    if not diffs:
-        logger.info(f'resume: the data and model settings of {where} match this run.')
-        return
-    shown = diffs[:12] + ([f'... and {len(diffs) - 12} more'] if len(diffs) > 12 else [])
-    raise RuntimeError(
-        f'cannot resume from {where}: it was trained with other data or model settings than '
-        'this run, so resuming would continue (or, if it had finished, silently end) the old '
-        'run:\n  ' + '\n  '.join(shown) + '\n'
-        'To start fresh, give this run its own work directory (--work-dir NEW_DIR), or move '
-        f'{work_dir or "the work directory"} away, or pass --cfg-options resume=False (without '
-        '--resume) to train from scratch there. To start from the old weights with the new '
-        f'settings, pass --cfg-options resume=False load_from={path or "CHECKPOINT"}. '
-        '(Changing train_cfg, e.g. a larger max_iters / max_epochs to extend the run, is allowed.)')

@@ -18,11 +18,12 @@ from mmagic.structures import DataSample
 from tqdm import tqdm
 
 from .. import models  # noqa: F401  (registers ADDPViT & co. in mmpretrain's MODELS)
+from ..checkpoints.convert import convert_official_addp
+from ..checkpoints.layouts import is_official_addp
+from ..checkpoints.loading import load_checkpoint_file
+from ..checkpoints.weights import extract_state_dict, load_strict
 from ..models.networks import ADDPNetwork, build_network_parts, build_part
-from ..utils.checkpoint import load_checkpoint_file
-from ..utils.convert import convert_official_addp, is_official_addp
 from ..utils.device import EMULATED_BF16_HINT, cpu_has_native_bf16, fp32_without_tf32
-from ..utils.weights import extract_state_dict, load_strict
 from . import sampling
 from .sampling import SamplingOptions
 
@@ -166,7 +167,7 @@ class ADDPGenerator(ADDPNetwork, BaseModel):
                           strict, missing_keys, unexpected_keys, error_msgs) -> None:
         """``load_state_dict`` pre-hook: convert the official release, leave out the token
         predictor, then require every weight with the config's size
-        (:func:`~addp_mm.utils.weights.load_strict`).
+        (:func:`~addp_mm.checkpoints.weights.load_strict`).
 
         It runs for every loader (``load_weights``, the Runner's ``load_from``, mmagic's
         inferencer), whose ``strict=False`` would otherwise only log missing weights.

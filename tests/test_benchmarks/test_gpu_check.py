@@ -87,8 +87,8 @@ def test_fixture_pack_roundtrip(tmp_path, bench_path):
         config = json.load(f)
     assert config['batch'] == 1 and config['trimmed_from_batch'] == ref['inputs']['images'].shape[0]
     release = torch.load(osp.join(root, 'addp.pth'), map_location='cpu', weights_only=True)
-    from addp_mm.utils.checkpoint import load_checkpoint_file
-    from addp_mm.utils.weights import extract_state_dict
+    from addp_mm.checkpoints.loading import load_checkpoint_file
+    from addp_mm.checkpoints.weights import extract_state_dict
     original = extract_state_dict(load_checkpoint_file(osp.join(src, 'addp.pth')))
     assert sorted(release['model']) == sorted(original)
     assert all(torch.equal(release['model'][k], v) for k, v in original.items())

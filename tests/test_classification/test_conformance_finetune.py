@@ -99,7 +99,7 @@ def test_linear_probe_backbone_is_the_pretraining_encoder(reference, converted):
     assert model.backbone.patch_embed.projection.bias is not None
 
     from addp_mm.models import ADDPViT
-    from addp_mm.utils.checkpoint import load_checkpoint_file
+    from addp_mm.checkpoints.loading import load_checkpoint_file
     encoder = ADDPViT(arch=dict(embed_dims=config['dim'], num_layers=config['depth'],
                                 num_heads=config['heads']),
                       img_size=reference.img_size, patch_size=reference.patch_size,

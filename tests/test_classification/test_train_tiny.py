@@ -13,7 +13,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 import addp_mm  # noqa: F401
-from addp_mm.utils.checkpoint import load_checkpoint_file
+from addp_mm.checkpoints.loading import load_checkpoint_file
 from .conftest import ALL_CONFIGS, LINEAR_B, NUM_CLASSES
 
 

@@ -32,7 +32,7 @@ def save_random_backbone(path: str, embed_dims: int, num_layers: int, num_heads:
     from mmpretrain.registry import MODELS
 
     import addp_mm  # noqa: F401
-    from addp_mm.utils.convert import to_backbone_state_dict
+    from addp_mm.checkpoints.convert import to_backbone_state_dict
     torch.manual_seed(0)
     vit = MODELS.build(dict(type='ADDPViT', _scope_='mmpretrain', img_size=256,
                             arch=dict(embed_dims=embed_dims, num_layers=num_layers,
@@ -49,7 +49,7 @@ def release_backbone_shapes(arch: str) -> Dict[str, torch.Size]:
     ``arch`` (without the ``backbone.`` prefix)."""
     from mmpretrain.registry import MODELS
 
-    from addp_mm.utils.convert import to_backbone_state_dict
+    from addp_mm.checkpoints.convert import to_backbone_state_dict
     vit = MODELS.build(dict(type='ADDPViT', _scope_='mmpretrain', arch=arch, img_size=256))
     converted = to_backbone_state_dict({'backbone.' + k: v for k, v in vit.state_dict().items()})
     return {k[len('backbone.'):]: v.shape for k, v in converted.items()}

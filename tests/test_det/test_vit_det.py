@@ -10,9 +10,9 @@ from mmpretrain.models.utils import resize_pos_embed
 import addp_mm.det  # noqa: F401  (registers into mmdet)
 from addp_mm.det import ADDPViTDet, SimpleFeaturePyramid, WindowTransformerBlock
 from addp_mm.det.vit_det import window_partition, window_unpartition
-from addp_mm.engine.hooks.check_pretrained_keys_hook import check_pretrained_keys
+from addp_mm.engine import check_pretrained_keys
 from addp_mm.models.utils.transformer import TransformerBlock
-from addp_mm.utils.checkpoint import load_checkpoint_file
+from addp_mm.checkpoints.loading import load_checkpoint_file
 
 from .conftest import DET_B, DET_L, release_backbone_shapes
 

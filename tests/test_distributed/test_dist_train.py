@@ -5,7 +5,7 @@ import sys
 
 from mmengine.dataset import InfiniteSampler
 
-from addp_mm.utils import load_checkpoint_file
+from addp_mm.checkpoints import load_checkpoint_file
 
 from .conftest import ROOT, free_port, read_records, run_tool, toy_run_config
 from .helpers import state_dict_sha

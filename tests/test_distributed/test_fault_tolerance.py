@@ -12,10 +12,10 @@ from mmengine.runner import Runner, save_checkpoint
 
 import addp_mm  # noqa: F401  (atomic backend, safe loader, hooks)
 from addp_mm.engine import fileio
-from addp_mm.engine.fileio import (AtomicLocalBackend, find_resumable_checkpoint,
-                                   resolve_auto_resume)
+from addp_mm.engine.fileio import AtomicLocalBackend
+from addp_mm.engine.resume_checks import find_resumable_checkpoint, resolve_auto_resume
 from addp_mm.engine.hooks import TrainingInterrupted
-from addp_mm.utils import load_checkpoint_file
+from addp_mm.checkpoints import load_checkpoint_file
 
 from .conftest import ROOT, read_records, run_tool, toy_run_config
 from .helpers import state_dict_sha

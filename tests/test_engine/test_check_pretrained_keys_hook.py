@@ -100,3 +100,35 @@ def test_pretrained_reads_keys_as_mmengine_and_names_the_layout(tmp_path):
     assert '4 of 4 weights are not in the checkpoint' in msg
     assert 'official ADDP release' in msg
     assert 'convert_addp.py SRC.pth DST.pth --backbone-only' in msg
+
+
+def test_each_check_is_a_hook_of_its_own():
+    """CheckPretrainedKeysHook (the name configs and tools use) runs the three one-job hooks."""
+    from addp_mm.engine.hooks import CheckLoadFromHook, CheckPretrainedInitHook, CheckResumeHook
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        built = {name: HOOKS.build(dict(type=name)) for name in (
+            'CheckPretrainedInitHook', 'CheckLoadFromHook', 'CheckResumeHook',
+            'CheckPretrainedKeysHook')}
+    assert type(built['CheckLoadFromHook']) is CheckLoadFromHook
+    assert [type(h) for h in built['CheckPretrainedKeysHook'].checks] == [
+        CheckPretrainedInitHook, CheckLoadFromHook, CheckResumeHook]
+    only = CheckPretrainedKeysHook(allowed_missing=[r'x'], check_load_from=False,
+                                   check_resume=False)
+    assert [type(h) for h in only.checks] == [CheckPretrainedInitHook]
+    assert only.pretrained.allowed_missing == ('x', )
+    # each hook acts only in its own Runner step
+    for name, steps in (('CheckPretrainedInitHook', {'before_train'}),
+                        ('CheckLoadFromHook', {'after_load_checkpoint'}),
+                        ('CheckResumeHook', {'before_run', 'after_load_checkpoint'})):
+        own = {s for s in ('before_run', 'after_load_checkpoint', 'before_train')
+               if s in type(built[name]).__dict__}
+        assert own == steps, name
+
+
+def test_the_bundle_reports_what_the_pretrained_check_found(tmp_path):
+    ckpt = save(tmp_path / 'a.pth', ['backbone.stem.weight', 'backbone.stem.bias',
+                                     'backbone.norm.weight', 'backbone.norm.bias'])
+    hook = CheckPretrainedKeysHook()
+    assert hook.reports is None
+    hook.before_train(SimpleNamespace(model=Model(pretrained(ckpt, 'backbone.'))))
+    assert hook.reports['backbone']['missing'] == []

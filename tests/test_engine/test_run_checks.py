@@ -14,7 +14,7 @@ from mmengine.runner import Runner
 
 import addp_mm  # noqa: F401  (hooks, safe loader)
 import tests.toy_modules  # noqa: F401  (ToyRegressionDataset)
-from addp_mm.engine.hooks.check_pretrained_keys_hook import describe_layout
+from addp_mm.checkpoints import describe_layout
 from tests.test_distributed.helpers import mmengine_globals_restored
 
 
@@ -84,11 +84,15 @@ def test_resume_refuses_other_data_but_allows_a_longer_schedule(tmp_path):
     msg = str(err.value)
     assert 'train_dataloader.dataset.num: 16 -> 12' in msg
     assert '--work-dir' in msg and 'resume=False' in msg
+    # the old weights fit this model: starting from them with load_from would work
+    assert f'resume=False load_from={work / "iter_4.pth"}' in msg
     assert not (work / 'iter_6.pth').exists()  # nothing was trained
 
-    # another model size: refused as well
-    with pytest.raises(RuntimeError, match=r'model\.hidden: 3 -> 5'):
+    # another model size: refused as well, and load_from (which would skip every resized
+    # weight) is not suggested
+    with pytest.raises(RuntimeError, match=r'model\.hidden: 3 -> 5') as err:
         Runner.from_cfg(_cfg(work, 'other_model', hidden=5, max_iters=8)).train()
+    assert 'load_from=' not in str(err.value) and '--work-dir' in str(err.value)
 
     # extending the schedule of the same run is what resume is for
     longer = Runner.from_cfg(_cfg(work, 'longer', max_iters=6))
@@ -131,8 +135,8 @@ def test_load_from_an_unconverted_file_stops_before_training(tmp_path):
 
 def test_layouts_are_recognised():
     w = torch.ones(1)
-    assert 'MAGE' in describe_layout({'model': {'token_emb.weight': w, 'blocks.0.x': w,
-                                                'decoder_blocks.0.x': w}})[0]
+    assert 'MAGE' in describe_layout({'model': {'token_emb.word_embeddings.weight': w,
+                                                'blocks.0.x': w, 'decoder_blocks.0.x': w}})[0]
     name, fix = describe_layout({'state_dict': {'encoder.conv_in.weight': w,
                                                 'quantize.embedding.weight': w}})
     assert 'VQGAN' in name and 'vqgan.checkpoint' in fix
@@ -154,3 +158,18 @@ def test_train_tool_adds_the_checks_to_every_config():
     cfg = tool.merge_args(Config.fromfile(config), tool.parse_args([config]))
     hooks = [h for h in cfg.custom_hooks if h['type'] == 'CheckPretrainedKeysHook']
     assert hooks == [dict(type='CheckPretrainedKeysHook', require_pretrained=False)]
+
+
+def test_load_from_a_file_of_another_size_stops_before_training(tmp_path):
+    """mmengine skips (and only logs) a tensor whose shape differs: it counts as missing."""
+    other = ToyBackboneModel(hidden=5)
+    path = tmp_path / 'hidden5.pth'
+    torch.save({'state_dict': other.state_dict()}, path)
+    runner = Runner.from_cfg(_cfg(tmp_path / 'work', 'load_other_size', resume=False,
+                                  load_from=str(path)))
+    with pytest.raises(RuntimeError) as err:
+        runner.train()
+    msg = str(err.value)
+    assert '2 of the 2 trainable backbone weights' in msg and '2 of them with another shape' in msg
+    assert 'backbone.weight (file (5, 4) vs model (3, 4))' in msg
+    assert runner.iter == 0

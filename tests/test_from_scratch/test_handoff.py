@@ -8,7 +8,7 @@ from mmengine.config import Config
 
 import addp_mm  # noqa: F401
 from addp_mm.engine.stages import run_stage, set_max_iters
-from addp_mm.utils.checkpoint import load_checkpoint_file
+from addp_mm.checkpoints.loading import load_checkpoint_file
 
 from .conftest import config_path, read_log
 

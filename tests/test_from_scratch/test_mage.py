@@ -9,7 +9,7 @@ from mmpretrain.registry import MODELS
 
 import addp_mm  # noqa: F401
 from addp_mm.models.algorithms.mage import truncated_normal
-from addp_mm.utils.checkpoint import load_checkpoint_file
+from addp_mm.checkpoints.loading import load_checkpoint_file
 
 from .conftest import config_path, read_log
 

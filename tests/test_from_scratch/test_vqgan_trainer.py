@@ -10,7 +10,7 @@ from mmpretrain.registry import MODELS
 
 import addp_mm  # noqa: F401
 from addp_mm.models.algorithms.vqgan_trainer import CodebookMonitor
-from addp_mm.utils.checkpoint import load_checkpoint_file
+from addp_mm.checkpoints.loading import load_checkpoint_file
 
 from .conftest import config_path, read_log, stage_options
 

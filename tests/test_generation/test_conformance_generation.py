@@ -11,9 +11,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from addp_mm.utils.checkpoint import load_checkpoint_file
-from addp_mm.utils.convert import convert_official_addp
-from addp_mm.utils.weights import extract_state_dict
+from addp_mm.checkpoints.loading import load_checkpoint_file
+from addp_mm.checkpoints.convert import convert_official_addp
+from addp_mm.checkpoints.weights import extract_state_dict
 
 from ..conftest import assert_close_rel, assert_equal_or_tie, reference_model_cfg
 

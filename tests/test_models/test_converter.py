@@ -10,7 +10,7 @@ import pytest
 import torch
 from mmpretrain.models import VisionTransformer
 
-from addp_mm.utils.checkpoint import load_checkpoint_file
+from addp_mm.checkpoints.loading import load_checkpoint_file
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL = osp.join(REPO, 'tools', 'model_converters', 'convert_addp.py')

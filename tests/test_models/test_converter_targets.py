@@ -6,8 +6,8 @@ import sys
 import pytest
 import torch
 
-from addp_mm.utils.checkpoint import load_checkpoint_file
-from addp_mm.utils.convert import resize_pos_embed_grid
+from addp_mm.checkpoints.loading import load_checkpoint_file
+from addp_mm.checkpoints.convert import resize_pos_embed_grid
 
 from ..test_legacy_checkpoints import TOOL, _run_converter
 

@@ -9,8 +9,8 @@ from mmengine.config import Config
 from mmpretrain.models.utils import resize_pos_embed
 
 import addp_mm  # noqa: F401
-from addp_mm.engine.hooks.check_pretrained_keys_hook import check_pretrained_keys
-from addp_mm.utils.checkpoint import load_checkpoint_file
+from addp_mm.engine import check_pretrained_keys
+from addp_mm.checkpoints.loading import load_checkpoint_file
 
 from ..conftest import assert_close_rel
 from ..test_det.conftest import release_backbone_shapes

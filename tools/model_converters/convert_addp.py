@@ -46,11 +46,14 @@ from contextlib import suppress  # noqa: E402
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
 
 import torch  # noqa: E402
+from safetensors.torch import save_file  # noqa: E402
 
-from addp_mm.utils.checkpoint import legacy_objects, load_checkpoint_file  # noqa: E402
-from addp_mm.utils.convert import (TARGETS, convert_for_target,  # noqa: E402
-                                   convert_official_addp, is_official_addp)
-from addp_mm.utils.weights import extract_state_dict  # noqa: E402
+from addp_mm.checkpoints import (extract_state_dict, guess_layout,  # noqa: E402
+                                 legacy_objects, load_checkpoint_file)
+from addp_mm.checkpoints.convert import (TARGETS, convert_for_target,  # noqa: E402
+                                         convert_official_addp)
+from addp_mm.checkpoints.model_check import (backbone_input, check_config,  # noqa: E402
+                                             load_config)
 
 
 def parse_args(argv=None):
@@ -68,15 +71,20 @@ def parse_args(argv=None):
                         help='keep pre_norm/ln1 (dropped by the official fine-tuning) where the '
                         'target can hold them')
     parser.add_argument('--img-size', type=int, default=None,
-                        help='resize pos_embed for this input size (default: keep the '
-                        'pre-training grid, 256 px for the releases)')
+                        help='resize the position tables for this input size: for --to addp_mm '
+                        'all of them (encoder, decoder, token predictor), else pos_embed '
+                        '(default: keep the pre-training grid, 256 px for the releases)')
     parser.add_argument('--num-heads', type=int, default=None,
-                        help='encoder heads, for --to mmseg-mae (default: embed_dims // 64, right '
-                        'for ViT-B/L)')
+                        help='encoder heads, for --to mmseg-mae (default: with --check the '
+                        "config's model.backbone.num_heads, else embed_dims // 64, right for "
+                        'ViT-B/L)')
     parser.add_argument('--check', metavar='CONFIG', default=None,
                         help='build CONFIG with the output as its pre-trained weights (through '
-                        "the config's own init_cfg / pretrained / load_from) and report the "
-                        'backbone tensors it loads; exit 1 if a trainable one stays at its init')
+                        "the config's own init_cfg / pretrained / load_from) and report every "
+                        'tensor it would take from the file (backbone, and for a whole-model '
+                        'file neck, head and frozen modules); exit 1 if one stays at its init '
+                        'or does not fit. With --to mmseg-mae the relative position tables are '
+                        "made for the config's model.backbone.img_size and num_heads")
     parser.add_argument('--allow-init', nargs='+', default=(), metavar='REGEX',
                         help='with --check: backbone tensors (regular expressions on their names) '
                         'that may stay at their initial values, e.g. layers new in the consumer')
@@ -113,7 +121,8 @@ def _load_addp_state_dict(src: str, shown: str):
     print(f'      {len(sd)} tensors, {sum(v.numel() for v in sd.values()) / 1e6:.1f} M values',
           flush=True)
     print('[2/3] converting ...', flush=True)
-    if is_official_addp(sd):
+    layout = guess_layout(sd)
+    if layout.kind == 'addp-official':
         out, dropped, unknown = convert_official_addp(sd)
         if unknown:
             sys.exit(f'error: {len(unknown)} keys are not part of the ADDP release layout '
@@ -122,16 +131,44 @@ def _load_addp_state_dict(src: str, shown: str):
               f'tensors dropped ({", ".join(sorted({k.split(".")[0] for k in dropped}))})',
               flush=True)
         return out
-    if any(k.startswith('backbone.') for k in sd) and any(k.startswith('neck.') for k in sd):
+    if layout.kind == 'addp_mm' and any(k.startswith('neck.') for k in sd):
         print('      addp_mm pre-training checkpoint', flush=True)
         return sd
     if 'backbone.pos_embed' in sd and 'backbone.patch_embed.projection.weight' in sd:
         print('      addp_mm backbone file (mmpretrain names)', flush=True)
         return {k: v for k, v in sd.items() if k.startswith('backbone.')}
-    sys.exit(f'error: {shown!r} is neither an official ADDP release file (expects '
-             "'tokenizer_norm.*' and 'decoder_pos_mask_embed') nor an addp_mm ADDP "
-             "checkpoint ('backbone.*', 'neck.*'). MAGE and VQGAN files need no conversion: "
-             'give them to the target generator config as they are.')
+    sys.exit(f'error: {shown!r} is {layout.name}: neither an official ADDP release (expects '
+             "'tokenizer_norm.*' and 'decoder_pos_mask_embed') nor an addp_mm ADDP checkpoint "
+             f"('backbone.*', 'neck.*'), the files this converter reads; {layout.advice}")
+
+
+def _mmseg_mae_shape(args):
+    """``(table input size, heads)`` for ``--to mmseg-mae``, read from the ``--check`` config
+    (``model.backbone.img_size`` and ``num_heads``, what mmseg's MAE builds its relative position
+    tables for); ``--img-size`` / ``--num-heads`` that disagree with it are refused."""
+    geo = backbone_input(load_config(args.check, args.cfg_options))
+    if geo is None:
+        print(f'reading {args.check}: it sets no model.backbone.img_size, so the relative '
+              'position tables follow --img-size / --num-heads', flush=True)
+        return (args.img_size, ) * 2 if args.img_size else None, args.num_heads
+    size, heads, crop = geo['img_size'], geo['num_heads'], geo['crop_size']
+    if crop is not None and crop != size:
+        sys.exit(f'error: {args.check} crops {crop} px but builds its backbone for '
+                 f'model.backbone.img_size {size}: mmseg\'s MAE makes its relative position '
+                 f'tables for img_size, so set model.backbone.img_size={crop} in the config.')
+    if args.img_size is not None and (args.img_size, args.img_size) != size:
+        sys.exit(f'error: --img-size {args.img_size} disagrees with {args.check} '
+                 f'(model.backbone.img_size {size}); drop --img-size: with --check the tables '
+                 'are made for the config.')
+    if args.num_heads is not None and heads is not None and args.num_heads != heads:
+        sys.exit(f'error: --num-heads {args.num_heads} disagrees with {args.check} '
+                 f'(model.backbone.num_heads {heads}); drop --num-heads: with --check the tables '
+                 'are made for the config.')
+    heads = heads if heads is not None else args.num_heads
+    print(f'reading {args.check}: relative position tables for {size[0]}x{size[1]} px inputs '
+          '(model.backbone.img_size)'
+          + (f' and {heads} heads (model.backbone.num_heads)' if heads else ''), flush=True)
+    return size, heads
 
 
 def _save(obj: dict, dst: str) -> None:
@@ -140,7 +177,6 @@ def _save(obj: dict, dst: str) -> None:
     tmp = f'{dst}.tmp-{os.getpid()}'
     try:
         if dst.endswith('.safetensors'):
-            from safetensors.torch import save_file
             (sd, ) = obj.values()
             save_file({k: v.contiguous() for k, v in sd.items()}, tmp)
         else:
@@ -164,7 +200,6 @@ def main(argv=None, t_start=None) -> int:
         sys.exit(f'error: input {args.src!r} does not exist' +
                  (' (it is a directory).' if osp.isdir(src) else '.'))
     if args.dst is None:  # --check only
-        from addp_mm.utils.pretrained_check import check_config
         print(f'checking {args.src} against {args.check}', flush=True)
         return 0 if check_config(args.check, src, cfg_options=args.cfg_options,
                                  allow_init=args.allow_init).ok else 1
@@ -181,10 +216,14 @@ def main(argv=None, t_start=None) -> int:
         sys.exit('error: .safetensors output is for --to timm / vitdet (a flat state dict); '
                  'OpenMMLab targets are written as .pth.')
 
+    table_size, num_heads = args.img_size, args.num_heads
+    if args.to == 'mmseg-mae' and args.check:
+        table_size, num_heads = _mmseg_mae_shape(args)
     full = _load_addp_state_dict(src, args.src)
     try:
         out, notes = convert_for_target(full, args.to, keep_norms=args.keep_norms,
-                                        img_size=args.img_size, num_heads=args.num_heads)
+                                        img_size=args.img_size, num_heads=num_heads,
+                                        table_size=table_size)
     except (ValueError, KeyError) as e:
         sys.exit(f'error: {e}')
     (sd, ) = out.values()
@@ -199,10 +238,9 @@ def main(argv=None, t_start=None) -> int:
     _save(out, dst)
     code = 0
     if args.check:
-        from addp_mm.utils.pretrained_check import check_config
         print(f'checking {args.dst} against {args.check}', flush=True)
         code = 0 if check_config(args.check, dst, cfg_options=args.cfg_options,
-                                    allow_init=args.allow_init).ok else 1
+                                 allow_init=args.allow_init).ok else 1
     print(f'done in {time.time() - t0:.1f} s (wall time)', flush=True)
     return code
 

@@ -21,7 +21,8 @@ from mmengine.registry import HOOKS
 from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
 from mmengine.runner.loops import _InfiniteDataloaderIterator
 
-from ..fileio import atomic_write, find_resumable_checkpoint
+from ..fileio import atomic_write
+from ..resume_checks import find_resumable_checkpoint
 from ..resume import (RESUME_STATE_KEY, SkipSampler, base_sampler, capture_rng_state,
                       plain_batch_sampler, restore_rng_state)
 

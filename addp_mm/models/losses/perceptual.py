@@ -7,8 +7,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 
-from ...utils.checkpoint import load_checkpoint_file
-from ...utils.weights import extract_state_dict, load_strict
+from ...checkpoints.loading import load_checkpoint_file
+from ...checkpoints.weights import extract_state_dict, load_strict
 from ..utils.frozen import FrozenMixin
 
 # torchvision's VGG-16 "D" layout; 'M' = 2x2 max-pool. Layer indices match torchvision's

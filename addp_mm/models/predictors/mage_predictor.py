@@ -9,7 +9,7 @@ from typing import Optional
 import torch
 from mmpretrain.registry import MODELS
 
-from ...utils.weights import StateDict, rename_official_blocks
+from ...checkpoints.weights import StateDict, rename_official_blocks
 from ..backbones.mage_vit import MAGEViT
 from ..utils.frozen import FrozenCheckpointMixin
 

@@ -4,7 +4,7 @@ from typing import Optional, Sequence
 import torch.nn as nn
 from mmengine.logging import MMLogger
 
-from ...utils.weights import StateDict, load_frozen_weights
+from ...checkpoints.weights import StateDict, load_frozen_weights
 
 
 class FrozenMixin:

@@ -1,7 +1,7 @@
 """Reading weights from the official and addp_mm checkpoint layouts into modules, strictly.
 
-Key renaming here is data only (names of tensors), so the bottom layer ``addp_mm.utils`` needs no
-model code to convert a file.
+Key renaming here is data only (names of tensors), so the bottom layer ``addp_mm.checkpoints``
+needs no model code to convert a file.
 """
 import re
 from typing import Callable, Dict, Iterable, Optional
@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 from mmengine.logging import MMLogger
 
-from .checkpoint import LegacyObject, load_checkpoint_file
+from .loading import LegacyObject, load_checkpoint_file
 
 StateDict = Dict[str, torch.Tensor]
 
@@ -54,7 +54,7 @@ def extract_state_dict(ckpt: object, filename: str = '<checkpoint>') -> StateDic
     Accepts ``{'state_dict': ...}`` (mmengine, taming/Lightning VQGAN), ``{'model': ...}`` (official
     ADDP and MAGE releases, MAE-family ``save_model`` files with ``'args'``, ``'optimizer'``, ...
     beside it), raw state dicts and ``.safetensors`` contents (see
-    :func:`~addp_mm.utils.checkpoint.load_checkpoint_file`).
+    :func:`~addp_mm.checkpoints.loading.load_checkpoint_file`).
     """
     if isinstance(ckpt, dict):
         for key in ('state_dict', 'model'):

@@ -1,13 +1,13 @@
 """Loading checkpoint files safely, whatever their layout.
 
-torch >= 2.6 loads with ``weights_only=True`` by default, and mmengine 0.10.7 does not pass the flag.
-Checkpoints written by the mmengine Runner hold ``HistoryBuffer`` objects and numpy arrays/scalars
-(``message_hub``, ``meta``), which the weights-only unpickler rejects, so resuming and
-``init_cfg=Pretrained`` from a Runner checkpoint fail. Release files of other code bases hold more:
-MAE-family ``save_model`` files keep ``'args': argparse.Namespace`` beside ``'model'``, and
+torch >= 2.6 loads with ``weights_only=True`` by default, and mmengine 0.10.7 does not pass the
+flag. Checkpoints written by the mmengine Runner hold ``HistoryBuffer`` objects and numpy
+arrays/scalars (``message_hub``, ``meta``), which the weights-only unpickler rejects, so resuming
+and ``init_cfg=Pretrained`` from a Runner checkpoint fail. Release files of other code bases hold
+more: MAE-family ``save_model`` files keep ``'args': argparse.Namespace`` beside ``'model'``, and
 PyTorch-Lightning checkpoints (the taming/MAGE VQGAN) keep ``'hyper_parameters'`` (an omegaconf
-``DictConfig``) and ``'callbacks'``. Turning ``weights_only`` off would let any file a user passes in
-run code.
+``DictConfig``) and ``'callbacks'``. Turning ``weights_only`` off would let any file a user passes
+in run code.
 
 :func:`load_checkpoint_file` therefore unpickles with its own rules and never runs code from the
 file:
@@ -16,6 +16,12 @@ file:
   (``HistoryBuffer``, numpy arrays, dtypes, dtype classes and scalars, ``getattr`` restricted to
   ``HistoryBuffer``'s statistics methods) and a few inert value types (``set``, ``slice``, pure
   paths, ...) load as themselves;
+* what omegaconf 2.0-2.3 and PyTorch-Lightning 1.x/2.x files name besides their own classes
+  loads as itself: ``collections.defaultdict`` with a harmless factory only (``dict``, ``list``,
+  ``set``, ``int`` or none: every omegaconf node's metadata holds ``resolver_cache =
+  defaultdict(dict)``), the builtin types as values (``object_type=dict``) and ``typing.Any``
+  (``ref_type``, ``key_type``). tests/test_checkpoints/real_pickles holds files written by the
+  real classes;
 * an object of any other class (``argparse.Namespace``, ``DictConfig``, a Lightning callback, a
   whole pickled ``nn.Module``, ...) becomes a :class:`LegacyObject` placeholder that records the
   class name and the pickled state, without importing or calling anything of that class;
@@ -36,12 +42,14 @@ without it refuses the file), and a file that would call code is refused.
 """
 import _compat_pickle
 import builtins
+import collections
 import copyreg
 import datetime
 import os
 import os.path as osp
 import pathlib
 import pickle
+import typing
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import numpy as np
@@ -52,6 +60,15 @@ from torch._weights_only_unpickler import _get_allowed_globals
 
 _EXTRA_ALLOWED: Optional[Dict[str, Any]] = None
 _SAFETENSORS_SUFFIXES = ('.safetensors', )
+# Types that load as themselves, as values (omegaconf's ``object_type=dict``) or as calls with plain
+# arguments (``int('3')``); none of them runs code of the file.
+_BUILTIN_TYPES = ('set', 'frozenset', 'slice', 'complex', 'range', 'bytearray', 'object', 'dict',
+                  'list', 'tuple', 'int', 'float', 'bool', 'str', 'bytes')
+# The only factories a pickled defaultdict may name: each makes an empty container or 0.
+_DEFAULTDICT_FACTORIES = (None, dict, list, set, int)
+# The module this file had before addp_mm.checkpoints: placeholders saved again by that version
+# name its functions.
+_OLD_MODULE = 'addp_mm.utils.checkpoint'
 
 
 def _extra_allowed_globals() -> Dict[str, Any]:
@@ -74,8 +91,10 @@ def _extra_allowed_globals() -> Dict[str, Any]:
         allowed['numpy.dtype'] = np.dtype
         allowed['mmengine.logging.history_buffer.HistoryBuffer'] = HistoryBuffer
         allowed['builtins.getattr'] = _restricted_getattr
-        for name in ('set', 'frozenset', 'slice', 'complex', 'range', 'bytearray', 'object'):
+        for name in _BUILTIN_TYPES:
             allowed[f'builtins.{name}'] = getattr(builtins, name)
+        allowed['collections.defaultdict'] = _safe_defaultdict
+        allowed['typing.Any'] = typing.Any
         # Inert value types whose constructors touch nothing outside the object. Concrete paths
         # load as pure paths (no file system access, and a WindowsPath loads on Linux).
         allowed['pathlib.PurePath'] = pathlib.PurePath
@@ -87,8 +106,9 @@ def _extra_allowed_globals() -> Dict[str, Any]:
             allowed[f'datetime.{name}'] = getattr(datetime, name)
         allowed['copyreg._reconstructor'] = _safe_reconstructor
         # placeholders saved again (e.g. a loaded release re-saved) stay inert placeholders
-        allowed[f'{__name__}._rebuild_legacy'] = _rebuild_legacy
-        allowed[f'{__name__}._legacy_class'] = _legacy_class
+        for module in (__name__, _OLD_MODULE):
+            allowed[f'{module}._rebuild_legacy'] = _rebuild_legacy
+            allowed[f'{module}._legacy_class'] = _legacy_class
         _EXTRA_ALLOWED = allowed
     return _EXTRA_ALLOWED
 
@@ -109,6 +129,20 @@ def _restricted_getattr(obj: Any, name: str) -> Any:
     raise pickle.UnpicklingError(
         f'refusing getattr({obj!r}, {name!r}) while loading a checkpoint: only the statistics '
         'methods of mmengine HistoryBuffer are allowed.')
+
+
+def _safe_defaultdict(default_factory=None, *args) -> collections.defaultdict:
+    """``collections.defaultdict(factory)``, how a pickled defaultdict is rebuilt (its items follow
+    as ``SETITEMS``), for the harmless factories only: a factory is called on every missing key,
+    so any other callable would be code the file asks to run."""
+    if args or not any(default_factory is f for f in _DEFAULTDICT_FACTORIES):
+        name = getattr(default_factory, 'legacy_class', None) or getattr(
+            default_factory, '__qualname__', repr(default_factory))
+        raise pickle.UnpicklingError(
+            f'the checkpoint asks for a collections.defaultdict whose factory is {name}; only '
+            'dict, list, set and int are allowed (a factory runs on every missing key), so it is '
+            'refused and nothing was called. ' + _call_refused_advice())
+    return collections.defaultdict(default_factory)
 
 
 def _numpy_dtype_class(module: str, name: str) -> Any:
@@ -217,8 +251,12 @@ def _rebuild_legacy(qualname: str, attrs: dict) -> LegacyObject:
 
 def _call_refused(qualname: str) -> str:
     return (f'the checkpoint asks to call {qualname}(...) while it is loaded; addp_mm never runs '
-            'code from a checkpoint file, so it is refused and nothing was called. Tensors, '
-            'containers, numpy arrays and inert objects (Namespace, DictConfig, Lightning '
+            'code from a checkpoint file, so it is refused and nothing was called. '
+            + _call_refused_advice())
+
+
+def _call_refused_advice() -> str:
+    return ('Tensors, containers, numpy arrays and inert objects (Namespace, DictConfig, Lightning '
             'callbacks, ...) load; a file that needs a call does not. If you trust this file and '
             'the code it names, load it in that code base and re-save its state dict with '
             '`torch.save({"state_dict": sd}, path)`.')
@@ -265,7 +303,7 @@ def _restricted_load(file, **kwargs) -> Any:
 
 
 class _RestrictedPickleModule:
-    """A ``pickle_module`` for :func:`torch.load` that never calls anything outside the allow-list."""
+    """A ``pickle_module`` for :func:`torch.load` that calls nothing outside the allow-list."""
     Unpickler = _RestrictedUnpickler
     load = staticmethod(_restricted_load)
     UnpicklingError = pickle.UnpicklingError

@@ -22,11 +22,12 @@ Dropped (exist in the release, unused by ADDP): ``decoder_pos_embed``, ``decoder
 ``cls_token``, ``mask_token``, ``decoder_pos_embed``, ``decoder_pred``, ``position_ids``.
 """
 import re
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 
+from .layouts import is_official_addp  # noqa: F401  (part of this module's interface)
 from .weights import StateDict, rename_official_blocks, timm_to_mmpretrain_block_key
 
 OFFICIAL_UNUSED = ('decoder_pos_embed', 'decoder_pred.weight', 'decoder_pred.bias',
@@ -37,7 +38,8 @@ PREDICTOR_UNUSED = ('patch_embed.proj.weight', 'patch_embed.proj.bias', 'pos_emb
 _NECK_KEYS = ('decoder_embed.', 'mask_token', 'decoder_pos_embed_learned', 'decoder_pos_mask_embed',
               'decoder_pos_token_embed', 'decoder_norm.', 'token_emb.')
 # official encoder name -> ours (inside the backbone)
-_BACKBONE_RENAMES = (('patch_embed.proj.', 'patch_embed.projection.'), ('tokenizer_norm.', 'pre_norm.'),
+_BACKBONE_RENAMES = (('patch_embed.proj.', 'patch_embed.projection.'),
+                     ('tokenizer_norm.', 'pre_norm.'),
                      ('norm.', 'ln1.'))
 
 
@@ -46,11 +48,6 @@ def _backbone_key(key: str) -> str:
         if key.startswith(old):
             return new + key[len(old):]
     return key
-
-
-def is_official_addp(sd: StateDict) -> bool:
-    """Whether a state dict is in the official ADDP release layout."""
-    return 'tokenizer_norm.weight' in sd and 'decoder_pos_mask_embed' in sd
 
 
 def convert_official_addp(sd: StateDict) -> Tuple[StateDict, List[str], List[str]]:
@@ -123,7 +120,8 @@ def to_backbone_state_dict(sd: StateDict, keep_norms: bool = False) -> StateDict
 #: ``--to`` values and what each writes.
 TARGETS = {
     'addp_mm': "the whole pre-training model, {'state_dict': ...} for addp_mm's ADDP",
-    'mmpretrain': "'backbone.*' keys for mmpretrain's VisionTransformer (init_cfg prefix='backbone.')",
+    'mmpretrain': ("'backbone.*' keys for mmpretrain's VisionTransformer "
+                   "(init_cfg prefix='backbone.')"),
     'mmseg-mae': "unprefixed keys for mmseg's own MAE/BEiT backbone (model.pretrained=DST)",
     'timm': "{'model': ...} with timm VisionTransformer names",
     'vitdet': "{'model': ...} with timm names minus cls_token, for mmdet's projects/ViTDet ViT",
@@ -154,23 +152,35 @@ def mmpretrain_to_timm_key(key: str) -> str:
     return key
 
 
+def grid_side(num_positions: int) -> int:
+    """Side ``s`` of a square grid of ``num_positions = s * s`` positions.
+
+    Raises:
+        ValueError: When ``num_positions`` is not a square number.
+    """
+    side = int(round(num_positions**0.5))
+    if side * side != num_positions:
+        raise ValueError(f'{num_positions} positions do not form a square grid')
+    return side
+
+
 def backbone_geometry(bb: StateDict) -> Dict[str, int]:
     """Embedding width, depth, patch size and pre-training grid side of a backbone state dict
     (mmpretrain names, no prefix)."""
     D, _, p, _ = bb['patch_embed.projection.weight'].shape
-    n_pos = bb['pos_embed'].shape[1] - 1  # one class entry
-    side = int(round(n_pos**0.5))
-    if side * side != n_pos:
-        raise ValueError(f'pos_embed has {n_pos} grid entries, not a square grid')
+    side = grid_side(bb['pos_embed'].shape[1] - 1)  # one class entry
     depth = 1 + max(int(k.split('.')[1]) for k in bb if k.startswith('layers.'))
     return dict(embed_dims=int(D), patch_size=int(p), grid=side, num_layers=depth)
 
 
 def resize_pos_embed_grid(pos_embed: torch.Tensor, new_side: int) -> torch.Tensor:
-    """Bicubic resize of a ``(1, 1 + s*s, D)`` position embedding to ``(1, 1 + n*n, D)``; the class
-    entry is kept as it is (mmpretrain's ``resize_pos_embed`` with one extra token)."""
+    """Bicubic resize of a ``(1, 1 + s*s, D)`` position table to ``(1, 1 + n*n, D)`` (or of a
+    ``(1 + s*s, D)`` one, as the token predictor's ``position_embeddings``); the class entry is
+    kept as it is (mmpretrain's ``resize_pos_embed`` with one extra token)."""
+    if pos_embed.dim() == 2:
+        return resize_pos_embed_grid(pos_embed[None], new_side)[0]
     cls, grid = pos_embed[:, :1], pos_embed[:, 1:]
-    side = int(round(grid.shape[1]**0.5))
+    side = grid_side(grid.shape[1])
     if side == new_side:
         return pos_embed
     grid = grid.reshape(1, side, side, -1).permute(0, 3, 1, 2)
@@ -180,9 +190,73 @@ def resize_pos_embed_grid(pos_embed: torch.Tensor, new_side: int) -> torch.Tenso
     return torch.cat([cls, grid], dim=1)
 
 
+#: The position tables of an addp_mm ``ADDP`` state dict, each a class entry and then the s x s
+#: token grid: the encoder's, the token decoder's three and the frozen token predictor's two.
+ADDP_POSITION_TABLES = ('backbone.pos_embed', 'neck.decoder_pos_embed_learned',
+                        'neck.decoder_pos_mask_embed', 'neck.decoder_pos_token_embed',
+                        'target_generator.predictor.decoder_pos_embed_learned',
+                        'target_generator.predictor.token_emb.position_embeddings.weight')
+
+
+def patch_grid(sd: StateDict, img_size: int, prefix: str = 'backbone.') -> Tuple[int, int, int]:
+    """``(patch size, grid side of the file, grid side for img_size)`` of a state dict with
+    ``{prefix}patch_embed.projection.weight`` and ``{prefix}pos_embed``.
+
+    Raises:
+        ValueError: When ``img_size`` is not a multiple of the patch size.
+    """
+    p = sd[f'{prefix}patch_embed.projection.weight'].shape[-1]
+    if img_size % p:
+        raise ValueError(f'--img-size {img_size} is not a multiple of the patch size {p}')
+    return p, grid_side(sd[f'{prefix}pos_embed'].shape[1] - 1), img_size // p
+
+
+def resize_position_tables(sd: StateDict, img_size: int) -> Tuple[StateDict, str]:
+    """Resize every position table of an addp_mm ``ADDP`` state dict for ``img_size`` inputs.
+
+    The encoder, the token decoder and the frozen token predictor all index the same token grid,
+    so all their tables (:data:`ADDP_POSITION_TABLES`) are resized together (bicubic, class entry
+    kept).
+
+    Args:
+        sd (dict): The whole model (``backbone.*``, ``neck.*``, ``target_generator.*``, ...).
+        img_size (int): The input size of the model the file is for.
+
+    Returns:
+        tuple: (the state dict with resized tables, a note saying what was done).
+
+    Raises:
+        ValueError: When ``img_size`` is not a multiple of the patch size, or when another
+            tensor of the file follows the grid's length (a table this function does not know,
+            so the result would not load).
+    """
+    p, old, new = patch_grid(sd, img_size)
+    n_old = 1 + old * old
+    unknown = sorted(k for k, v in sd.items() if k not in ADDP_POSITION_TABLES
+                     and v.dim() in (2, 3) and v.shape[-2] == n_old)
+    if unknown:
+        raise ValueError(f'--img-size cannot resize {unknown}: their length follows the '
+                         f'{old}x{old} token grid, but they are not position tables addp_mm '
+                         'knows; convert without --img-size and train at the '
+                         f'file\'s {old * p} px.')
+    if old == new:
+        return sd, f'the position tables already fit --img-size {img_size} ({new}x{new}); unchanged'
+    out = dict(sd)
+    resized = [k for k in ADDP_POSITION_TABLES if k in sd]
+    for k in resized:
+        out[k] = resize_pos_embed_grid(sd[k], new)
+    predictor = any(k.startswith('target_generator.predictor.') for k in resized)
+    return out, (f'{len(resized)} position tables (encoder, decoder'
+                 + (', token predictor' if predictor else '') + ') resized (bicubic, class '
+                 f'entry kept) from {old}x{old} ({old * p} px) to {new}x{new} ({img_size} px), as '
+                 '--img-size asks' + ('; the frozen token predictor was trained on the '
+                                      f'{old}x{old} grid, so its predictions on {new}x{new} are '
+                                      'those of an interpolated model' if predictor else ''))
+
+
 def convert_for_target(full: StateDict, target: str, keep_norms: bool = False,
-                       img_size: int = None, num_heads: int = None
-                       ) -> Tuple[dict, List[str]]:
+                       img_size: Optional[int] = None, num_heads: Optional[int] = None,
+                       table_size: Optional[Tuple[int, int]] = None) -> Tuple[dict, List[str]]:
     """addp_mm state dict (whole model or ``backbone.*`` only) -> the file content of ``target``.
 
     Args:
@@ -190,10 +264,14 @@ def convert_for_target(full: StateDict, target: str, keep_norms: bool = False,
         target (str): One of :data:`TARGETS`.
         keep_norms (bool): Keep the pre-training-only ``pre_norm`` and final ``ln1`` where the
             target can hold them.
-        img_size (int, optional): Resize ``pos_embed`` to this input size. None keeps the
-            pre-training grid.
+        img_size (int, optional): Resize the position tables to this input size: for ``addp_mm``
+            all of them (:func:`resize_position_tables`), for the other targets ``pos_embed``.
+            None keeps the pre-training grid.
         num_heads (int, optional): Heads of the encoder; ``mmseg-mae`` needs it for the shape of
             its relative position tables (default: ``embed_dims // 64``).
+        table_size (tuple, optional): ``(height, width)`` of the inputs the relative position
+            tables of ``mmseg-mae`` are made for (the consumer's ``model.backbone.img_size``);
+            default: ``img_size``, else :data:`MMSEG_MAE_IMG_SIZE`.
 
     Returns:
         tuple: ``(checkpoint dict to save, notes)``; ``notes`` says what was dropped, added or
@@ -208,7 +286,7 @@ def convert_for_target(full: StateDict, target: str, keep_norms: bool = False,
                              "file or an addp_mm ADDP checkpoint); this file only has the encoder.")
         sd = dict(full)
         if img_size is not None:
-            sd['backbone.pos_embed'], note = _resized(sd['backbone.pos_embed'], sd, img_size)
+            sd, note = resize_position_tables(sd, img_size)
             notes.append(note)
         return dict(state_dict=sd), notes
 
@@ -228,10 +306,10 @@ def convert_for_target(full: StateDict, target: str, keep_norms: bool = False,
         if norms:
             why = ("mmdet's ViTDet ViT has no such norms" if target == 'vitdet' else
                    'the official fine-tuning drops them; --keep-norms keeps them')
-            notes.append(f'dropped pre_norm (official tokenizer_norm) and the final norm ln1: {why}')
+            notes.append('dropped pre_norm (official tokenizer_norm) and the final norm ln1: '
+                         + why)
     if img_size is not None:
-        bb['pos_embed'], note = _resized(bb['pos_embed'], {'backbone.' + k: v for k, v in bb.items()},
-                                         img_size)
+        bb['pos_embed'], note = _resized(bb, img_size)
         notes.append(note)
     else:
         g, s = geo['grid'], geo['grid'] * geo['patch_size']
@@ -247,29 +325,8 @@ def convert_for_target(full: StateDict, target: str, keep_norms: bool = False,
     if target == 'mmpretrain':
         return dict(state_dict={'backbone.' + k: v for k, v in bb.items()}), notes
     if target == 'mmseg-mae':
-        D, L = geo['embed_dims'], geo['num_layers']
-        if num_heads is None:
-            if D % 64:
-                raise ValueError(f'embed_dims {D} is not a multiple of 64: pass --num-heads (the '
-                                 'relative position tables of mmseg MAE have one column per head)')
-            num_heads = D // 64
-        # mmseg resizes a table of another size with scipy's interp2d (gone since SciPy 1.14),
-        # so the tables are written at the consumer's size: --img-size, else the 512 px crop of
-        # mmseg's MAE/BEiT UperNet configs.
-        table_img = MMSEG_MAE_IMG_SIZE if img_size is None else img_size
-        side = table_img // geo['patch_size']
-        n_rel = (2 * side - 1)**2 + 3
-        ref = bb['cls_token']
-        for i in range(L):
-            bb[f'layers.{i}.gamma_1'] = torch.ones(D, dtype=ref.dtype)
-            bb[f'layers.{i}.gamma_2'] = torch.ones(D, dtype=ref.dtype)
-            bb[f'layers.{i}.attn.relative_position_bias_table'] = torch.zeros(
-                n_rel, num_heads, dtype=ref.dtype)
-        notes.append(f'added layer scale gamma_1/gamma_2 = 1 and zero relative position bias '
-                     f'tables ({n_rel} x {num_heads} heads, for {table_img} px inputs: '
-                     f'{side}x{side} patches) for each of the {L} blocks: mmseg MAE '
-                     'has both, ADDP has neither, and these values make the MAE block compute '
-                     "ADDP's (they train from there)")
+        size = table_size or ((img_size, img_size) if img_size else (MMSEG_MAE_IMG_SIZE, ) * 2)
+        notes.append(_add_mmseg_mae_tables(bb, geo, num_heads, size))
         return dict(state_dict=bb), notes
     # timm / vitdet
     out = {mmpretrain_to_timm_key(k): v for k, v in bb.items()}
@@ -280,14 +337,50 @@ def convert_for_target(full: StateDict, target: str, keep_norms: bool = False,
     return dict(model=out), notes
 
 
-def _resized(pos_embed: torch.Tensor, full: StateDict, img_size: int) -> Tuple[torch.Tensor, str]:
-    p = full['backbone.patch_embed.projection.weight'].shape[-1]
-    if img_size % p:
-        raise ValueError(f'--img-size {img_size} is not a multiple of the patch size {p}')
-    old = int(round((pos_embed.shape[1] - 1)**0.5))
-    new = img_size // p
+def mmseg_mae_table_shape(table_size: Tuple[int, int], patch_size: int,
+                          num_heads: int) -> Tuple[int, int]:
+    """Shape of one relative position bias table of mmseg's MAE/BEiT block for inputs of
+    ``table_size = (height, width)``: ``((2h - 1)(2w - 1) + 3, num_heads)`` for its ``h x w``
+    patch window (the 3 extra rows: class-to-token, token-to-class, class-to-class)."""
+    h, w = (t // patch_size for t in table_size)
+    return (2 * h - 1) * (2 * w - 1) + 3, num_heads
+
+
+def _add_mmseg_mae_tables(bb: StateDict, geo: Dict[str, int], num_heads: Optional[int],
+                          table_size: Tuple[int, int]) -> str:
+    """Add the layer scales and zero relative position bias tables of mmseg's MAE (in place)."""
+    D, L, p = geo['embed_dims'], geo['num_layers'], geo['patch_size']
+    if num_heads is None:
+        if D % 64:
+            raise ValueError(f'embed_dims {D} is not a multiple of 64: pass --num-heads (the '
+                             'relative position tables of mmseg MAE have one column per head)')
+        num_heads = D // 64
+    if D % num_heads:
+        raise ValueError(f'--num-heads {num_heads} does not divide embed_dims {D}')
+    bad = [t for t in table_size if t % p]
+    if bad:
+        raise ValueError(f'the input size {table_size} is not a multiple of the patch size {p}')
+    # mmseg resizes a table of another size with scipy's interp2d (gone since SciPy 1.14), so the
+    # tables are written at the consumer's size.
+    shape = mmseg_mae_table_shape(table_size, p, num_heads)
+    ref = bb['cls_token']
+    for i in range(L):
+        bb[f'layers.{i}.gamma_1'] = torch.ones(D, dtype=ref.dtype)
+        bb[f'layers.{i}.gamma_2'] = torch.ones(D, dtype=ref.dtype)
+        bb[f'layers.{i}.attn.relative_position_bias_table'] = torch.zeros(shape, dtype=ref.dtype)
+    h, w = table_size
+    return (f'added layer scale gamma_1/gamma_2 = 1 and zero relative position bias tables '
+            f'({shape[0]} x {num_heads} heads, for {h}x{w} px inputs: {h // p}x{w // p} patches) '
+            f'for each of the {L} blocks: mmseg MAE has both, ADDP has neither, and these values '
+            "make the MAE block compute ADDP's (they train from there)")
+
+
+def _resized(bb: StateDict, img_size: int) -> Tuple[torch.Tensor, str]:
+    """The backbone's ``pos_embed`` for ``img_size`` inputs, and a note."""
+    p, old, new = patch_grid(bb, img_size, prefix='')
     if old == new:
-        return pos_embed, f'pos_embed already fits --img-size {img_size} ({new}x{new}); unchanged'
-    return resize_pos_embed_grid(pos_embed, new), (
+        return bb['pos_embed'], (f'pos_embed already fits --img-size {img_size} ({new}x{new}); '
+                                 'unchanged')
+    return resize_pos_embed_grid(bb['pos_embed'], new), (
         f'pos_embed resized (bicubic, class entry kept) from {old}x{old} ({old * p} px) to '
         f'{new}x{new} ({img_size} px), as --img-size asks')
