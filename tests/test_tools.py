@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# addp_tools: the tool-only package beside tools/train.py and tools/test.py
+sys.path.insert(0, str(ROOT / 'tools'))
 
 TOY_CONFIG = '''
 custom_imports = dict(imports=['tests.toy_modules'], allow_failed_imports=False)
@@ -175,7 +177,7 @@ def test_test_merge_args(tmp_path, scope, hook, check):
 
 def test_amp_on_cpu_is_bf16_autocast(monkeypatch):
     from mmengine.config import ConfigDict
-    from addp_mm.utils import runtime
+    from addp_tools import runtime
     monkeypatch.setattr(runtime, 'amp_device_available', lambda: False)
     # A config that asks for fp16 AMP itself (the ADDP recipe), without --amp.
     cfg = ConfigDict(optim_wrapper=dict(type='AmpOptimWrapper',
@@ -213,7 +215,7 @@ def test_amp_on_cpu_is_bf16_autocast(monkeypatch):
 
 def test_amp_on_gpu_keeps_fp16_loss_scaling_unless_bf16_asked(monkeypatch):
     from mmengine.config import ConfigDict
-    from addp_mm.utils import runtime
+    from addp_tools import runtime
     monkeypatch.setattr(runtime, 'amp_device_available', lambda: True)
     cfg = ConfigDict(optim_wrapper=dict(type='OptimWrapper', optimizer=dict(type='SGD', lr=0.1)))
     runtime.setup_amp(cfg, enable=True)
@@ -259,7 +261,7 @@ def test_launcher_options_hold_for_every_config_family(tmp_path, monkeypatch, pa
     import importlib
     from mmengine.config import Config
     from mmengine.registry import DefaultScope
-    from addp_mm.utils import runtime
+    from addp_tools import runtime
     monkeypatch.setattr(runtime, 'amp_device_available', lambda: False)
     train = _load_tool('train')
     cfg = Config.fromfile(str(ROOT / path), import_custom_modules=False)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Convert an official ADDP release file (or an addp_mm checkpoint) for addp_mm and downstream code.
+r"""Convert an official ADDP release file (or an addp_mm checkpoint) for addp_mm and downstream code.
 
 Targets (``--to``):
 
@@ -26,7 +26,7 @@ Examples::
     python tools/model_converters/convert_addp.py addp-vit-base-16.pth \
         checkpoints/addp_vit-base-p16_backbone.pth --to mmpretrain \
         --check configs/addp/benchmarks/classification/\
-        cls_vit-base-p16_addp-1600e-pre_8xb128-amp-coslr-100e_in1k-256px.py
+cls_vit-base-p16_addp-1600e-pre_8xb128-amp-coslr-100e_in1k-256px.py
 
     # check an existing file against a config (no conversion)
     python tools/model_converters/convert_addp.py checkpoints/x.pth --check CONFIG
@@ -50,6 +50,7 @@ import torch  # noqa: E402
 from addp_mm.utils.checkpoint import legacy_objects, load_checkpoint_file  # noqa: E402
 from addp_mm.utils.convert import (TARGETS, convert_for_target,  # noqa: E402
                                    convert_official_addp, is_official_addp)
+from addp_mm.utils.errors import run_main  # noqa: E402
 from addp_mm.utils.weights import extract_state_dict  # noqa: E402
 
 
@@ -208,4 +209,4 @@ def main(argv=None, t_start=None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main(t_start=_T_START))
+    sys.exit(run_main(lambda: main(t_start=_T_START)))
