@@ -21,8 +21,7 @@ import addp_mm  # noqa: F401,E402  (mmengine's checkpoint loading through addp_m
 from addp_mm.utils.device import set_tf32  # noqa: E402
 from addp_mm.utils.errors import ConfigError, add_debug_argument, run_main  # noqa: E402
 from addp_tools.options import check_cfg_options  # noqa: E402
-from addp_tools.preflight import (check_data_roots, check_file, check_writable_dir,  # noqa: E402
-                                  load_config)
+from addp_tools.preflight import check_file, check_writable_dir, load_config  # noqa: E402
 from addp_tools.runtime import (add_load_check_hook, drop_unused_checkpoint_variables,  # noqa
                                 quiet_third_party_warnings, set_default_collate,
                                 set_default_work_dir, setup_cpu_distributed)
@@ -142,7 +141,6 @@ def main(argv=None):
     cfg = load_config(args.config)  # runs the config's custom_imports
     cfg = merge_args(cfg, args)
     check_writable_dir(cfg.work_dir, '--work-dir')
-    check_data_roots(cfg, ('test_dataloader', ))
     setup_cpu_distributed(cfg)
     if not cfg.get('test_cfg', {}).get('fp16', False):
         # fp32 evaluation is true fp32 on CUDA, as the official entry points (no TF32)

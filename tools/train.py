@@ -95,12 +95,6 @@ def merge_args(cfg, args):
         cfg.resume = True
         cfg.load_from = args.resume
 
-    if args.auto_scale_lr:
-        if cfg.get('auto_scale_lr', None) is None or 'base_batch_size' not in cfg.auto_scale_lr:
-            raise ConfigError('--auto-scale-lr needs `auto_scale_lr = dict(base_batch_size=N)` in '
-                              'the config (N: the total batch size the lr was tuned for).')
-        cfg.auto_scale_lr.enable = True
-
     if args.compile:
         if cfg.model.get('type') in ('ADDP', 'mmpretrain.ADDP'):
             cfg.model.compile = True
@@ -118,6 +112,12 @@ def merge_args(cfg, args):
         check_cfg_options(cfg, args.cfg_options, trains=True)
         cfg.merge_from_dict(args.cfg_options)
     apply_max_iters(cfg, args.max_iters, args.cfg_options, configured_max_iters)
+    if args.auto_scale_lr:
+        if cfg.get('auto_scale_lr', None) is None or 'base_batch_size' not in cfg.auto_scale_lr:
+            raise ConfigError('--auto-scale-lr needs `auto_scale_lr = dict(base_batch_size=N)` '
+                              '(N: the total batch size the lr was tuned for) in the config or '
+                              'as --cfg-options auto_scale_lr.base_batch_size=N.')
+        cfg.auto_scale_lr.enable = True
 
     # After --cfg-options, so overrides of optim_wrapper / env_cfg / work_dir are honoured.
     setup_amp(cfg, args.amp)
@@ -131,7 +131,7 @@ def check_paths(cfg, args) -> None:
     """The work directory, the data and the checkpoints the run names, before anything is built
     (each problem stops the tool with one ``error:`` line)."""
     check_writable_dir(cfg.work_dir, '--work-dir')
-    check_data_roots(cfg, ('train_dataloader', 'val_dataloader'))
+    check_data_roots(cfg, ('train_dataloader', ))
     check_model_checkpoints(cfg)
     load_from = cfg.get('load_from', None)
     if isinstance(load_from, str) and is_local(load_from):

@@ -26,6 +26,10 @@ _KNOWN_TOP_LEVEL = ('default_scope', 'custom_imports', 'launcher', 'work_dir', '
 _LOOP_FIELDS = ('train_cfg', 'val_cfg', 'test_cfg')
 _LOOP_RUNNER_ARGS = {'self', 'runner', 'dataloader', 'evaluator'}
 _MISSING = object()
+#: How to set the length of a run: train_cfg.max_iters alone would keep the schedule of the file.
+_MAX_ITERS_HINT = ('to set the number of iterations pass --max-iters {} (it sets train_cfg.max_iters '
+                   'and rescales the learning-rate schedule and the checkpoint and validation '
+                   'intervals).')
 
 
 def runner_fields() -> set:
@@ -163,12 +167,11 @@ def check_cfg_options(cfg, options: Optional[dict], shortcuts: Sequence[str] = (
         if top not in fields and top not in variables:
             hint = _suggestion(cfg, top, fields, variables)
             if trains and hint == "did you mean 'train_cfg.max_iters'?":
-                hint = ("did you mean 'train_cfg.max_iters'? (--max-iters N also rescales the "
-                        'learning-rate schedule and the checkpoint and validation intervals)')
+                hint = _MAX_ITERS_HINT.format(shell_value(value))
             raise ConfigError(f'--cfg-options {key}: {top!r} is not a key of this config nor one '
                               f'mmengine reads, so it would have no effect; {hint}')
         if top in _LOOP_FIELDS and key.count('.') == 1:
-            _check_loop_argument(cfg, key)
+            _check_loop_argument(cfg, key, value, trains)
         _check_type(cfg, key, value)
 
 
@@ -220,7 +223,7 @@ def _suggestion(cfg, top: str, fields: set, variables: Dict[str, List[str]]) -> 
     return f'did you mean {name!r}?'
 
 
-def _check_loop_argument(cfg, key: str) -> None:
+def _check_loop_argument(cfg, key: str, value, trains: bool) -> None:
     field, name = key.split('.')
     if name in (cfg.get(field, None) or {}):
         return
@@ -230,6 +233,8 @@ def _check_loop_argument(cfg, key: str) -> None:
     close = difflib.get_close_matches(name, accepted, n=1)
     hint = f'did you mean {field}.{close[0]}?' if close else \
         f'it takes {", ".join(a for a in accepted if a != "type")}.'
+    if trains and close and f'{field}.{close[0]}' == 'train_cfg.max_iters':
+        hint = _MAX_ITERS_HINT.format(shell_value(value))
     loop = cfg[field].get('type', 'its loop')
     raise ConfigError(f'--cfg-options {key}: {loop} has no argument {name!r}; {hint}')
 
