@@ -24,7 +24,7 @@
 #   --reconstruct IMAGE --mask-ratio R  regenerate a random fraction R of the tokens
 #
 # Multi-GPU (torchrun mistakes `--num` for its own --numa-binding):
-#   torchrun --nproc_per_node=8 tools/generate.py CONFIG CKPT --out DIR --num-images N \
+#   torchrun --nproc_per_node=8 tools/generate.py CONFIG CKPT --out DIR --num-images 50000 \
 #       --launcher pytorch
 # CHECKPOINT 'random' samples from randomly initialised weights (smoke tests only).
 # It ends with "N images in DIR (M new, K kept)". Exit status: 0 done, 2 a mistake (one `error:`
