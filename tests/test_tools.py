@@ -516,3 +516,42 @@ def test_third_party_future_warnings_are_quiet_in_the_tools_only(tmp_path):
         assert proc.returncode == 0, proc.stderr[-3000:]
         counts[mode] = int(proc.stdout.split('FUTURE')[-1])
     assert counts['library'] > 0 and counts['tool'] == 0, counts
+
+
+def test_the_tools_name_engine_parts_through_imports(monkeypatch):
+    """Issue 22: the tool-only helpers live beside the tools (tools/addp_tools), and what they
+    add to configs (FaultToleranceHook, CheckPretrainedKeysHook, AutocastOptimWrapper) is named
+    through an import of the class, which an import/layering check sees, never by a string
+    literal of its registry name. addp_mm never imports the tools' package."""
+    import ast
+    from mmengine.config import ConfigDict
+    import addp_mm.engine.hooks as hooks
+    import addp_mm.engine.optim_wrappers as wrappers
+    import addp_mm.engine.optimizers as optimizers
+    from addp_tools import runtime
+    assert not (ROOT / 'addp_mm' / 'utils' / 'runtime.py').exists()
+    registered = {name for module in (hooks, wrappers, optimizers) for name in module.__all__
+                  if isinstance(getattr(module, name), type)}
+    assert {'FaultToleranceHook', 'CheckPretrainedKeysHook', 'AutocastOptimWrapper'} <= registered
+    files = sorted((ROOT / 'tools').glob('*.py')) + sorted((ROOT / 'tools').glob('addp_*/*.py'))
+    for path in files:
+        tree = ast.parse(path.read_text())
+        literals = {node.value for node in ast.walk(tree)
+                    if isinstance(node, ast.Constant) and isinstance(node.value, str)}
+        assert not literals & registered, (path, literals & registered)
+    for path in (ROOT / 'addp_mm').rglob('*.py'):
+        assert 'addp_tools' not in path.read_text(), path
+    # what the runtime adds is the imported class's name
+    cfg = ConfigDict(custom_hooks=[], optim_wrapper=dict(type='AmpOptimWrapper',
+                                                         optimizer=dict(type='SGD', lr=0.1)))
+    runtime.add_fault_tolerance_hook(cfg)
+    runtime.add_load_check_hook(cfg)
+    assert [h['type'] for h in cfg.custom_hooks] == [hooks.FaultToleranceHook.__name__,
+                                                     hooks.CheckPretrainedKeysHook.__name__]
+    assert runtime.FaultToleranceHook is hooks.FaultToleranceHook
+    assert runtime.AutocastOptimWrapper is wrappers.AutocastOptimWrapper
+    monkeypatch.setattr(runtime, 'amp_device_available', lambda: False)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        runtime.setup_amp(cfg, enable=False)
+    assert cfg.optim_wrapper.type == wrappers.AutocastOptimWrapper.__name__
