@@ -28,6 +28,7 @@ from addp_tools.runtime import (add_load_check_hook, drop_unused_checkpoint_vari
 from mmengine.config import DictAction  # noqa: E402
 from mmengine.evaluator import DumpResults  # noqa: E402
 from mmengine.registry import METRICS, RUNNERS  # noqa: E402
+from mmengine import runner as mmengine_runner  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 # Library-specific result dumpers (built from the registry, so this file imports no library).
@@ -151,7 +152,7 @@ def main(argv=None):
     else:
         runner = RUNNERS.build(cfg)
 
-    if not isinstance(runner, Runner):
+    if not isinstance(runner, mmengine_runner.Runner):  # a runner_type of its own
         runner.test()
         return
     if runner._test_loop is None:  # (the property would build the loop)
