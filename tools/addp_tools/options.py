@@ -27,9 +27,9 @@ _LOOP_FIELDS = ('train_cfg', 'val_cfg', 'test_cfg')
 _LOOP_RUNNER_ARGS = {'self', 'runner', 'dataloader', 'evaluator'}
 _MISSING = object()
 #: How to set the length of a run: train_cfg.max_iters alone would keep the schedule of the file.
-_MAX_ITERS_HINT = ('to set the number of iterations pass --max-iters {} (it sets train_cfg.max_iters '
-                   'and rescales the learning-rate schedule and the checkpoint and validation '
-                   'intervals).')
+_MAX_ITERS_HINT = ('to set the number of iterations pass --max-iters {} (it sets '
+                   'train_cfg.max_iters and rescales the learning-rate schedule and the checkpoint '
+                   'and validation intervals).')
 
 
 def runner_fields() -> set:

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-r"""Convert an official ADDP release file (or an addp_mm checkpoint) for addp_mm and downstream code.
+"""Convert an official ADDP release file (or an addp_mm checkpoint) for addp_mm and downstream code.
 
 Targets (``--to``):
 
@@ -19,13 +19,13 @@ loaded without running code; objects other than tensors and containers are ignor
 Examples::
 
     # whole pre-training model (encoder, decoder, head, frozen VQGAN + token predictor)
-    python tools/model_converters/convert_addp.py addp-vit-base-16.pth \
+    python tools/model_converters/convert_addp.py addp-vit-base-16.pth \\
         checkpoints/addp_vit-base-p16_official-1600e_in1k.pth
 
     # backbone for mmpretrain's VisionTransformer, checked against the config that will use it
-    python tools/model_converters/convert_addp.py addp-vit-base-16.pth \
-        checkpoints/addp_vit-base-p16_backbone.pth --to mmpretrain \
-        --check configs/addp/benchmarks/classification/\
+    python tools/model_converters/convert_addp.py addp-vit-base-16.pth \\
+        checkpoints/addp_vit-base-p16_backbone.pth --to mmpretrain \\
+        --check configs/addp/benchmarks/classification/\\
 cls_vit-base-p16_addp-1600e-pre_8xb128-amp-coslr-100e_in1k-256px.py
 
     # check an existing file against a config (no conversion)
