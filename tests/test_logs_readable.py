@@ -85,3 +85,23 @@ def test_config_dump_shows_no_unused_checkpoint():
         [base, '--cfg-options', 'model.target_generator.vqgan.checkpoint=mine.ckpt']))
     assert 'vqgan_jax_strongaug.ckpt' not in cfg.pretty_text and 'mine.ckpt' in cfg.pretty_text
     assert 'mage-vitb-1600.pth' in cfg.pretty_text  # still used
+
+
+def test_paramwise_options_lines_are_debug():
+    """mmengine logs one "paramwise_options -- NAME:KEY=VALUE" line per parameter that a
+    paramwise_cfg changes (60 of the 383 lines of a tiny ADDP run): they go to DEBUG, so the
+    console and the log file (INFO) do not show them, ``log_level='DEBUG'`` does."""
+    from mmengine.optim import build_optim_wrapper
+    model = _toy_addp()
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.DEBUG)
+    try:
+        with captured_log() as log:
+            build_optim_wrapper(model, Config.fromfile(TOY).optim_wrapper)
+    finally:
+        logger.setLevel(level)
+    paramwise = [r for r in log.records if r.getMessage().startswith('paramwise_options -- ')]
+    assert len(paramwise) > 10  # bias/norm/flat decay multipliers of the toy ADDP
+    assert {r.levelno for r in paramwise} == {logging.DEBUG}
+    assert not [m for m in log.messages(logging.INFO) if 'paramwise_options' in m]

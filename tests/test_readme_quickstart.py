@@ -48,3 +48,18 @@ def test_quickstart_uses_the_frozen_modules_make_demo_trains():
         if key in tok:
             assert gen.vqgan[key] == tok[key], key
     assert cfg.work_dir != osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+
+
+def test_from_scratch_readme_names_the_checkpoints_the_tiny_configs_write():
+    """Every ``work_dirs/<config>/iter_N.pth`` of configs/addp/from_scratch/README.md is the
+    final checkpoint of that config (train_cfg.max_iters = N, a checkpoint at N), and the
+    stage diagram names iter_N.pth for the stages the tiny configs train by iterations."""
+    text = (CONFIG_DIR / 'README.md').read_text()
+    named = re.findall(r'work_dirs/([\w.-]+)/(iter|epoch)_(\d+)\.pth', text)
+    assert len(named) >= 2
+    for config, unit, n in named:
+        cfg = Config.fromfile(str(CONFIG_DIR / f'{config}.py'))
+        assert unit == 'iter' and cfg.train_cfg.max_iters == int(n), config
+        assert int(n) % cfg.default_hooks.checkpoint.interval == 0, config
+    diagram = text.split('```', 2)[1]
+    assert 'epoch_N.pth' not in diagram and diagram.count('iter_N.pth') == 2

@@ -11,9 +11,12 @@ from pathlib import Path
 import pytest
 from mmengine.config import Config
 
-from addp_mm.utils.runtime import check_cfg_options
-
 ROOT = Path(__file__).resolve().parents[1]
+# addp_tools: the tool-only package beside tools/train.py and tools/test.py
+sys.path.insert(0, str(ROOT / 'tools'))
+from addp_tools.options import check_cfg_options  # noqa: E402
+
+from addp_mm.utils.errors import ConfigError  # noqa: E402
 TOY = str(ROOT / 'configs/addp/addp_vit-toy-p16_1xb8-cpu-coslr-50iter_imagefolder-64px.py')
 TOY_GEN = str(ROOT / 'configs/addp/generation'
               / 'addp_vit-toy-p16_1xb4-cpu-8steps-cosine_imagefolder-64px.py')
@@ -33,9 +36,8 @@ def test_cfg_options_of_the_wrong_type_stop_with_the_key_named():
         check_cfg_options(cfg, {'optim_wrapper.optimizer.lr': 'abc'})
     with pytest.raises(ValueError, match='expected True or False'):
         check_cfg_options(cfg, {'resume': 'no'})
-    assert check_cfg_options(cfg, {'optim_wrapper.optimizer.lr': 1e-4,
-                                   'train_cfg.max_iters': 10, 'resume': False,
-                                   'randomness.seed': None}) == []
+    check_cfg_options(cfg, {'optim_wrapper.optimizer.lr': 1e-4, 'train_cfg.max_iters': 10,
+                            'resume': False, 'randomness.seed': None})  # no error
     # through the tool, before anything is built
     train = _tool('train')
     with pytest.raises(ValueError, match='lr'):
@@ -43,10 +45,14 @@ def test_cfg_options_of_the_wrong_type_stop_with_the_key_named():
             [TOY, '--cfg-options', 'optim_wrapper.optimizer.lr=abc']))
 
 
-def test_unknown_top_level_cfg_option_warns_with_a_suggestion():
+def test_unknown_top_level_cfg_option_is_refused_with_a_suggestion():
+    """It would have no effect: refused (it used to be a warning above a full run)."""
     cfg = Config.fromfile(TOY)
-    with pytest.warns(UserWarning, match="'resum' is not a key.*Did you mean 'resume'"):
+    with pytest.raises(ConfigError, match="'resum' is not a key.*did you mean 'resume'"):
         check_cfg_options(cfg, {'resum': False})
+    # the name of a field inside one mmengine reads: its full path
+    with pytest.raises(ConfigError, match="did you mean 'optim_wrapper.optimizer.lr'"):
+        check_cfg_options(cfg, {'lr': 0.1})
     import warnings
     with warnings.catch_warnings():
         warnings.simplefilter('error')

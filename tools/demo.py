@@ -1,7 +1,7 @@
 # Quick start: the whole ADDP stack from scratch on the photos bundled with scikit-image, on CPU.
 #
 #   python tools/demo.py [--work-dir work_dirs/demo] [--size demo|ci] [--seed 0]
-#                        [--config-dir configs/addp/from_scratch]
+#                        [--config-dir configs/addp/from_scratch] [--debug]
 #
 # Writes random crops of the photos (48x48; training takes random 32x32 crops of them) as an image
 # folder, then trains with the mmengine Runner
@@ -10,7 +10,8 @@
 #   3. ADDP                       (addp_vit-tiny-*.py; frozen tokenizer/predictor = 1 and 2)
 # and draws PNG figures in WORK_DIR/figures: loss curves, tokenizer reconstructions, ADDP's x_t and
 # predicted tokens, unconditional samples and an inpainting example. A stage whose final
-# checkpoint exists is not trained again, so rerunning only redraws the figures.
+# checkpoint exists is not trained again, so rerunning only redraws the figures (a stage stopped by
+# Ctrl-C, exit status 130, trains again from its start).
 # `--size demo` takes minutes on 2 CPU cores; `--size ci` runs a few iterations per stage (tests).
 #
 # The demo's code is the package tools/addp_demo (tool code beside this script, not part of the
@@ -30,8 +31,14 @@ for _path in (REPO_ROOT, TOOLS_DIR):
         sys.path.insert(0, _path)
 os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
 
+from addp_tools.runtime import quiet_third_party_warnings  # noqa: E402
+
+quiet_third_party_warnings()  # before mmagic (diffusers) is imported
+
 import addp_mm  # noqa: F401,E402  (registers the models, safe checkpoint loading)
 from addp_demo.pipeline import run_demo  # noqa: E402
+from addp_mm.utils.errors import MissingPathError, add_debug_argument, run_main  # noqa: E402
+from addp_tools.preflight import check_writable_dir  # noqa: E402
 
 #: The stage configs of the checkout this script belongs to.
 DEFAULT_CONFIG_DIR = osp.join(REPO_ROOT, 'configs', 'addp', 'from_scratch')
@@ -48,13 +55,18 @@ def parse_args(argv=None):
     parser.add_argument('--config-dir', default=DEFAULT_CONFIG_DIR,
                         help='folder of the stage configs (default: configs/addp/from_scratch '
                         'of this checkout)')
+    add_debug_argument(parser)
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    return run_demo(args.config_dir, args.work_dir, args.size, args.seed)
+    if not osp.isdir(args.config_dir):
+        raise MissingPathError(f'--config-dir {args.config_dir!r} is not a folder; give the '
+                               'configs/addp/from_scratch folder of an addp_mm checkout.')
+    check_writable_dir(args.work_dir, '--work-dir')
+    run_demo(args.config_dir, args.work_dir, args.size, args.seed)
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_main(main))

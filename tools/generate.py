@@ -5,7 +5,7 @@
 #       [--steps S] [--schedule cosine|linear] [--temperature T]
 #       [--temperature-strategy dynamic|static] [--sampling categorical|top_p|argmax] [--top-p P]
 #       [--precision fp32|bf16|fp16]
-#       [--grid grid.png] [--launcher none|pytorch|slurm]
+#       [--grid grid.png] [--launcher none|pytorch|slurm] [--debug]
 #
 # Image i (file {i:05d}.png) depends only on (seed, i) and the sampling options: the same whatever
 # the batch size, the number of processes or a restart. With W processes, rank r makes the images
@@ -23,9 +23,13 @@
 #   --outpaint IMAGE [--keep 128]       IMAGE is shrunk into the center; the border is generated
 #   --reconstruct IMAGE --mask-ratio R  regenerate a random fraction R of the tokens
 #
-# Multi-GPU: torchrun --nproc_per_node=8 tools/generate.py CONFIG CKPT --out DIR --num-images N \
-#     --launcher pytorch        (torchrun mistakes `--num` for its own --numa-binding)
+# Multi-GPU (torchrun mistakes `--num` for its own --numa-binding):
+#   torchrun --nproc_per_node=8 tools/generate.py CONFIG CKPT --out DIR --num-images 50000 \
+#       --launcher pytorch
 # CHECKPOINT 'random' samples from randomly initialised weights (smoke tests only).
+# It ends with "N images in DIR (M new, K kept)". Exit status: 0 done, 2 a mistake (one `error:`
+# line), 130 stopped by Ctrl-C (the images written are kept: run the same command to continue),
+# 1 an unexpected error (traceback).
 import argparse
 import json
 import os
@@ -33,13 +37,40 @@ import os.path as osp
 import re
 import sys
 
-import torch
+# addp_tools (tool code beside this script) also when this file is loaded by importlib
+TOOLS_DIR = osp.dirname(osp.abspath(__file__))
+if TOOLS_DIR not in sys.path:
+    sys.path.insert(0, TOOLS_DIR)
+
+from addp_tools.runtime import quiet_third_party_warnings  # noqa: E402
+
+quiet_third_party_warnings()  # before mmagic (diffusers) is imported
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.distributed as dist  # noqa: E402
+from mmengine.config import Config  # noqa: E402
+from mmengine.dist import init_dist  # noqa: E402
+from PIL import Image  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from addp_mm import __version__  # noqa: E402
+from addp_mm.generation.api import (RANDOM_WEIGHTS, build_generator, load_image,  # noqa: E402
+                                    load_mask, outpaint_mask, random_token_mask, save_png,
+                                    to_uint8)
+from addp_mm.generation.sampling import image_seeds, pixel_mask_to_tokens  # noqa: E402
+from addp_mm.utils.errors import (ConfigError, RefusedError, add_debug_argument,  # noqa: E402
+                                  run_main)
+from addp_mm.utils.figures import save_grid  # noqa: E402
+from addp_mm.utils.provenance import (canonical_sha256, differences, file_sha256,  # noqa: E402
+                                      write_json_atomic)
+from addp_tools.preflight import check_file, check_image, check_writable_dir  # noqa: E402
 
 MANIFEST = 'addp_mm_manifest.json'
 _IMAGE_NAME = re.compile(r'^\d+\.png$')
 
 
-class OutputFolderError(RuntimeError):
+class OutputFolderError(RefusedError):
     """The --out folder holds images made with other settings (or of unknown origin)."""
 
 
@@ -83,6 +114,7 @@ def parse_args(argv=None):
     p.add_argument('--mask-ratio', type=float, default=0.5, help='--reconstruct: token fraction')
     p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none')
     p.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_debug_argument(p)
     args = p.parse_args(argv)
     if args.num < 1 or args.batch_size < 1:
         p.error('--num and --batch-size must be >= 1')
@@ -106,12 +138,10 @@ def init_distributed(launcher: str):
     """(rank, world size, local rank) of this process; no communication is needed to shard."""
     if launcher == 'none':
         return 0, 1, 0
-    import torch.distributed as dist
     if launcher == 'slurm':
         if not torch.cuda.is_available():
-            raise RuntimeError('--launcher slurm needs GPUs; on CPUs use torchrun with '
-                               '--launcher pytorch.')
-        from mmengine.dist import init_dist
+            raise ConfigError('--launcher slurm needs GPUs; on CPUs use torchrun with '
+                              '--launcher pytorch.')
         init_dist('slurm', backend='nccl')
     elif not dist.is_initialized():
         dist.init_process_group(backend='nccl' if torch.cuda.is_available() else 'gloo')
@@ -120,7 +150,6 @@ def init_distributed(launcher: str):
 
 def barrier(launcher: str) -> None:
     if launcher != 'none':
-        import torch.distributed as dist
         dist.barrier()
 
 
@@ -136,10 +165,21 @@ def sampling_overrides(args) -> dict:
 
 
 def conditioning(args, model):
-    """For --inpaint/--outpaint/--reconstruct: (image (3, S, S), token mask (L,)), else None."""
-    from addp_mm.generation.api import (load_image, load_mask, outpaint_mask,
-                                        random_token_mask)
-    from addp_mm.generation.sampling import pixel_mask_to_tokens
+    """For --inpaint/--outpaint/--reconstruct: (image (3, S, S), token mask (L,)), else None.
+
+    Raises:
+        ConfigError: An image or mask that cannot be used (unreadable, a mask of another size
+            than its image, a mask that covers no token, ...): every input here is the user's.
+    """
+    try:
+        return _conditioning(args, model)
+    except ValueError as e:
+        if isinstance(e, ConfigError):
+            raise
+        raise ConfigError(str(e)) from e
+
+
+def _conditioning(args, model):
     size, grid = model.image_size, int(round(model.num_tokens**0.5))
     if args.inpaint:
         image = load_image(args.inpaint, size)
@@ -158,26 +198,19 @@ def conditioning(args, model):
         return None
     token_mask = pixel_mask_to_tokens(pixel_mask[None].float(), grid)[0]
     if token_mask.sum() == 0:
-        raise ValueError('the mask covers no token: nothing to generate.')
+        raise ConfigError(f'the mask {args.mask!r} covers no token, so there is nothing to '
+                          'generate; paint the region to generate white (grey level >= 128).')
     return image, token_mask
 
 
-def save_grid(paths, grid_path: str, nrow: int) -> None:
-    import numpy as np
-    from PIL import Image
-    from addp_mm.generation.api import save_png
-    imgs = [np.asarray(Image.open(p).convert('RGB')) for p in paths]
-    h, w, _ = imgs[0].shape
-    rows = (len(imgs) + nrow - 1) // nrow
-    canvas = np.zeros((rows * h, min(nrow, len(imgs)) * w, 3), dtype=np.uint8)
-    for k, img in enumerate(imgs):
-        r, c = divmod(k, nrow)
-        canvas[r * h:(r + 1) * h, c * w:(c + 1) * w] = img
-    save_png(canvas, grid_path)
+def save_image_grid(paths, grid_path: str, nrow: int) -> str:
+    """The PNG files ``paths`` as one plain mosaic, ``nrow`` per row (:func:`save_grid`)."""
+    images = torch.stack([torch.from_numpy(np.asarray(Image.open(p).convert('RGB')).copy())
+                          for p in paths]).permute(0, 3, 1, 2)
+    return save_grid(list(images.split(nrow)), grid_path, plain=True)
 
 
 def _input_sha256(path):
-    from addp_mm.utils.provenance import file_sha256
     return None if path is None else file_sha256(path)
 
 
@@ -187,11 +220,6 @@ def output_settings(args, model, options: dict, digits: int) -> dict:
     Batch size, process count and device do not change the images (beyond float rounding), so
     they are not part of it; neither is --num (more images can be added to a folder later).
     """
-    from mmengine.config import Config
-    from addp_mm import __version__
-    from addp_mm.generation.api import RANDOM_WEIGHTS
-    from addp_mm.utils.provenance import canonical_sha256, file_sha256
-
     cfg = Config.fromfile(args.config).model.to_dict()
     sampling = model.sampling_defaults.replace(**options).to_dict()
     for key in ('checkpoint', 'precision', *sampling):
@@ -221,17 +249,19 @@ def _numbered_images(out_dir: str):
     return sorted(f for f in os.listdir(out_dir) if _IMAGE_NAME.match(f))
 
 
-def prepare_output_folder(args, settings: dict, rank: int, world: int) -> None:
+def prepare_output_folder(args, settings: dict, rank: int, world: int) -> set:
     """Check the --out folder's manifest against ``settings``; write it for a new folder.
 
     Every process reads the folder before any process changes it, so all of them take the same
     decision (and raise together); rank 0 then writes (or, with --overwrite, clears) it.
 
+    Returns:
+        set: The names of the numbered PNGs kept from an earlier run (none after --overwrite).
+
     Raises:
         OutputFolderError: The manifest differs (the message lists the differing settings), or
             the folder holds numbered PNGs but no manifest.
     """
-    from addp_mm.utils.provenance import differences, write_json_atomic
     path = osp.join(args.out, MANIFEST)
     existing = _numbered_images(args.out)
     old = None
@@ -264,35 +294,11 @@ def prepare_output_folder(args, settings: dict, rank: int, world: int) -> None:
                 processes=world)))
     barrier(args.launcher)
     os.makedirs(args.out, exist_ok=True)
+    return set() if args.overwrite else set(existing)
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    rank, world, local_rank = init_distributed(args.launcher)
-    device = args.device or (f'cuda:{local_rank}' if torch.cuda.is_available() else 'cpu')
-
-    from tqdm import tqdm
-    from addp_mm.generation.api import build_generator, save_png, to_uint8
-    from addp_mm.generation.sampling import image_seeds
-
-    overrides = {} if args.precision is None else dict(precision=args.precision)
-    if args.compile:
-        overrides['compile'] = True
-    model = build_generator(args.config, args.checkpoint, device=device, **overrides)
-    options = sampling_overrides(args)
-    cond = conditioning(args, model)
-
-    digits = max(5, len(str(args.num - 1)))
-    settings = output_settings(args, model, options, digits)
-    prepare_output_folder(args, settings, rank, world)
-    mine = range(rank, args.num, world)
-    todo = [i for i in mine if not osp.isfile(image_path(args.out, i, digits))]
-    if len(todo) < len(mine):
-        print(f'[rank {rank}] {len(mine) - len(todo)} of {len(mine)} images exist, skipped')
-    bar = tqdm(total=len(todo), desc=f'generate (rank {rank}/{world})', unit='img',
-               disable=args.no_progress, position=rank)
+def _generate(args, model, options: dict, cond, todo, digits: int, bar) -> None:
+    """Make and save the images ``todo`` in batches (each file written atomically)."""
     for start in range(0, len(todo), args.batch_size):
         indices = todo[start:start + args.batch_size]
         seeds = image_seeds(args.seed, indices)
@@ -306,20 +312,68 @@ def main(argv=None):
         for i, img in zip(indices, to_uint8(out['images'])):
             save_png(img, image_path(args.out, i, digits))
         bar.update(len(indices))
+
+
+def check_inputs(args) -> None:
+    """The files the command line names, before the model is built."""
+    check_file(args.config, 'the config', 'give the path of a generation config (e.g. one under '
+               'configs/addp/generation/)')
+    if args.checkpoint != RANDOM_WEIGHTS:
+        check_file(args.checkpoint, 'the checkpoint', 'give the path of an ADDP checkpoint '
+                   '(or "random" for a smoke test with random weights)')
+    for option in ('inpaint', 'outpaint', 'reconstruct', 'mask'):
+        path = getattr(args, option)
+        if path is not None:
+            check_image(path, f'--{option}')
+    check_writable_dir(args.out, '--out')
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    check_inputs(args)
+    rank, world, local_rank = init_distributed(args.launcher)
+    device = args.device or (f'cuda:{local_rank}' if torch.cuda.is_available() else 'cpu')
+
+    overrides = {} if args.precision is None else dict(precision=args.precision)
+    if args.compile:
+        overrides['compile'] = True
+    model = build_generator(args.config, args.checkpoint, device=device, **overrides)
+    options = sampling_overrides(args)
+    cond = conditioning(args, model)
+
+    digits = max(5, len(str(args.num - 1)))
+    settings = output_settings(args, model, options, digits)
+    kept_names = prepare_output_folder(args, settings, rank, world)
+    mine = range(rank, args.num, world)
+    todo = [i for i in mine if not osp.isfile(image_path(args.out, i, digits))]
+    if len(todo) < len(mine):
+        print(f'[rank {rank}] {len(mine) - len(todo)} of {len(mine)} images exist, skipped')
+    bar = tqdm(total=len(todo), desc=f'generate (rank {rank}/{world})', unit='img',
+               disable=args.no_progress, position=rank)
+    try:
+        _generate(args, model, options, cond, todo, digits, bar)
+    except KeyboardInterrupt:
+        written = sum(osp.isfile(image_path(args.out, i, digits)) for i in todo)
+        print(f'[rank {rank}] {written} of {len(todo)} new images written before Ctrl-C; they are '
+              'kept: run the same command again to make the rest.', file=sys.stderr, flush=True)
+        raise
     bar.close()
 
     barrier(args.launcher)
     if args.grid and rank == 0:
         n = min(args.num, args.grid_nrow * args.grid_nrow)
-        save_grid([image_path(args.out, i, digits) for i in range(n)], args.grid, args.grid_nrow)
+        save_image_grid([image_path(args.out, i, digits) for i in range(n)], args.grid,
+                        args.grid_nrow)
         print(f'grid of {n} images saved to {args.grid}')
+    if rank == 0:
+        kept = sum(osp.basename(image_path(args.out, i, digits)) in kept_names
+                   for i in range(args.num))
+        print(f'{args.num} images in {args.out} ({args.num - kept} new, {kept} kept)', flush=True)
     if args.launcher != 'none':
-        import torch.distributed as dist
         dist.destroy_process_group()
 
 
 if __name__ == '__main__':
-    try:
-        main()
-    except OutputFolderError as e:
-        sys.exit(f'error: {e}')
+    sys.exit(run_main(main))

@@ -2,21 +2,34 @@
 # scope).
 #
 #   python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out results.pkl] [--show-dir DIR]
-#                        [--cfg-options k=v ...] [--launcher none|pytorch|slurm|mpi]
+#                        [--cfg-options k=v ...] [--launcher none|pytorch|slurm|mpi] [--debug]
 #
 # Multi-GPU: tools/dist_test.sh CONFIG CHECKPOINT GPUS [args]; Slurm: tools/slurm_test.sh.
+# The checkpoint is loaded (and checked against the model) before the metrics are built.
+# Exit status: 0 done, 2 a mistake (one `error:` line), 1 an unexpected error (traceback).
 import argparse
 import os
+import os.path as osp
+import sys
 
-import addp_mm  # noqa: F401  (routes mmengine's checkpoint loading through addp_mm's safe loader)
-from addp_mm.utils.device import set_tf32
-from addp_mm.utils.runtime import (add_load_check_hook, check_cfg_options,
-                                   drop_unused_checkpoint_variables, set_default_collate,
-                                   set_default_work_dir, setup_cpu_distributed)
-from mmengine.config import Config, DictAction
-from mmengine.evaluator import DumpResults
-from mmengine.registry import METRICS, RUNNERS
-from mmengine.runner import Runner
+# addp_tools (tool code beside this script) also when this file is loaded by importlib
+TOOLS_DIR = osp.dirname(osp.abspath(__file__))
+if TOOLS_DIR not in sys.path:
+    sys.path.insert(0, TOOLS_DIR)
+
+import addp_mm  # noqa: F401,E402  (mmengine's checkpoint loading through addp_mm's safe loader)
+from addp_mm.utils.device import set_tf32  # noqa: E402
+from addp_mm.utils.errors import ConfigError, add_debug_argument, run_main  # noqa: E402
+from addp_tools.options import check_cfg_options  # noqa: E402
+from addp_tools.preflight import check_file, check_writable_dir, load_config  # noqa: E402
+from addp_tools.runtime import (add_load_check_hook, drop_unused_checkpoint_variables,  # noqa
+                                quiet_third_party_warnings, set_default_collate,
+                                set_default_work_dir, setup_cpu_distributed)
+from mmengine.config import DictAction  # noqa: E402
+from mmengine.evaluator import DumpResults  # noqa: E402
+from mmengine.registry import METRICS, RUNNERS  # noqa: E402
+from mmengine import runner as mmengine_runner  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
 
 # Library-specific result dumpers (built from the registry, so this file imports no library).
 _DUMPERS = {'mmdet': 'mmdet.DumpDetResults'}
@@ -39,6 +52,7 @@ def parse_args(argv=None):
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_debug_argument(parser)
     args = parser.parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
@@ -54,8 +68,8 @@ def enable_visualization(cfg, show_dir: str) -> None:
     """
     hook = cfg.get('default_hooks', {}).get('visualization', None)
     if hook is None:
-        raise ValueError('--show-dir needs a visualization hook: add '
-                         '`default_hooks.visualization` to the config.')
+        raise ConfigError('--show-dir needs a visualization hook: add '
+                          '`default_hooks.visualization` to the config.')
     scope = cfg.get('default_scope', 'mmengine')
     if scope == 'mmpretrain':  # VisualizationHook(enable, out_dir)
         hook['enable'] = True
@@ -67,7 +81,8 @@ def enable_visualization(cfg, show_dir: str) -> None:
         hook['draw'] = True
         cfg.visualizer['save_dir'] = show_dir
     else:
-        raise ValueError(f'--show-dir is not supported for configs of scope {scope!r}.')
+        raise ConfigError(f'--show-dir is not supported for configs of scope {scope!r}; run '
+                          'without it.')
 
 
 #: Top-level helper variables of the generation configs that --cfg-options can set directly:
@@ -110,7 +125,7 @@ def merge_args(cfg, args):
     set_default_collate(cfg, fields=('test_dataloader', ))
     add_load_check_hook(cfg)  # the checkpoint must hold the model's weights
     if args.cfg_options is not None:
-        check_cfg_options(cfg, args.cfg_options)
+        check_cfg_options(cfg, args.cfg_options, shortcuts=_GENERATION_SHORTCUTS, trains=False)
         cfg.merge_from_dict(args.cfg_options)
         apply_generation_shortcuts(cfg, args.cfg_options)
     if args.show_dir is not None:
@@ -122,8 +137,11 @@ def merge_args(cfg, args):
 
 def main(argv=None):
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)  # runs the config's custom_imports
+    quiet_third_party_warnings()
+    check_file(args.checkpoint, 'the checkpoint', 'give the path of the checkpoint to test')
+    cfg = load_config(args.config)  # runs the config's custom_imports
     cfg = merge_args(cfg, args)
+    check_writable_dir(cfg.work_dir, '--work-dir')
     setup_cpu_distributed(cfg)
     if not cfg.get('test_cfg', {}).get('fp16', False):
         # fp32 evaluation is true fp32 on CUDA, as the official entry points (no TF32)
@@ -134,6 +152,17 @@ def main(argv=None):
     else:
         runner = RUNNERS.build(cfg)
 
+    if not isinstance(runner, mmengine_runner.Runner):  # a runner_type of its own
+        runner.test()
+        return
+    if runner._test_loop is None:  # (the property would build the loop)
+        raise ConfigError(f'{args.config} has no test_dataloader, test_cfg and test_evaluator; '
+                          'give tools/test.py a config that defines them.')
+    # Runner.test() in another order: the checkpoint is loaded, and checked against the model by
+    # CheckPretrainedKeysHook, before the test loop builds the metrics (an FID metric loads its
+    # Inception network), so a missing or wrong checkpoint is named first.
+    runner.call_hook('before_run')
+    runner.load_or_resume()
     if args.out is not None:
         dumper = _DUMPERS.get(cfg.get('default_scope', 'mmengine'))
         if dumper is None:
@@ -141,9 +170,9 @@ def main(argv=None):
         else:
             metric = METRICS.build(dict(type=dumper, out_file_path=args.out))
         runner.test_evaluator.metrics.append(metric)
-
-    runner.test()
+    runner.test_loop.run()
+    runner.call_hook('after_run')
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_main(main))

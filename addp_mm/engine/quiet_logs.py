@@ -1,10 +1,14 @@
-"""One summary line instead of a warning per frozen parameter when an optimizer is built.
+"""One summary line instead of a warning per frozen parameter when an optimizer is built, and the
+per-parameter ``paramwise_options`` lines at DEBUG level.
 
 mmengine's ``DefaultOptimWrapperConstructor`` warns once per parameter with
 ``requires_grad=False`` ("... is skipped since its requires_grad=False"): with ADDP's frozen VQGAN
 and token predictor that is hundreds of lines (234 of the 584 of a toy run). After
 ``summarize_frozen_parameter_logs`` the constructor logs how many frozen parameters it left
-out, and under which modules, in one INFO line. Nothing else in the log changes.
+out, and under which modules, in one INFO line; and its line per parameter that a
+``paramwise_cfg`` changes ("paramwise_options -- backbone.pos_embed:weight_decay=0.0", 60 of the
+383 lines of a tiny ADDP run) goes to DEBUG (``log_level='DEBUG'`` shows them). Nothing else in
+the log changes.
 
 :func:`addp_mm.compat.summarize_frozen_parameter_logs` installs the two replacements below.
 """
@@ -14,6 +18,7 @@ from typing import Callable, List
 from mmengine.logging import print_log
 
 _SKIPPED_SUFFIX = ' is skipped since its requires_grad=False'
+_PARAMWISE_PREFIX = 'paramwise_options -- '
 _skipped: List[str] = []
 
 
@@ -28,9 +33,18 @@ def _frozen_summary(names: List[str]) -> str:
             f'{where}')
 
 
+def optimizer_log_level(msg, level: int) -> int:
+    """The level a message of the optimizer constructor is logged at: DEBUG for the line per
+    parameter of ``paramwise_cfg``, else ``level``."""
+    if isinstance(msg, str) and msg.startswith(_PARAMWISE_PREFIX):
+        return logging.DEBUG
+    return level
+
+
 def without_frozen_warnings(print_log_fn: Callable) -> Callable:
     """mmengine's optimizer-constructor ``print_log`` that records the "requires_grad=False"
-    warnings instead of printing them (everything else is printed as before).
+    warnings instead of printing them and logs the ``paramwise_cfg`` lines at DEBUG (everything
+    else is printed as before).
 
     Args:
         print_log_fn (callable): ``mmengine.optim.optimizer.default_constructor.print_log``.
@@ -43,7 +57,7 @@ def without_frozen_warnings(print_log_fn: Callable) -> Callable:
         if isinstance(msg, str) and msg.endswith(_SKIPPED_SUFFIX):
             _skipped.append(msg[:-len(_SKIPPED_SUFFIX)])
             return None
-        return print_log_fn(msg, logger=logger, level=level)
+        return print_log_fn(msg, logger=logger, level=optimizer_log_level(msg, level))
 
     return print_log_without_frozen
 

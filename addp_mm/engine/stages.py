@@ -4,10 +4,13 @@ import copy
 import glob
 import os.path as osp
 import time
-from typing import Optional
+from typing import List, Optional
 
 from mmengine.config import Config
+from mmengine.optim.scheduler.param_scheduler import INF
 from mmengine.runner import Runner
+
+from ..utils.errors import ConfigError
 
 
 def final_checkpoint(work_dir: str, max_iters: int) -> str:
@@ -15,27 +18,75 @@ def final_checkpoint(work_dir: str, max_iters: int) -> str:
     return osp.join(work_dir, f'iter_{max_iters}.pth')
 
 
-def set_max_iters(cfg: Config, max_iters: int) -> None:
+def _scheduler_list(cfg: Config) -> List[dict]:
+    scheds = cfg.get('param_scheduler', None) or []
+    return list(scheds) if isinstance(scheds, (list, tuple)) else [scheds]
+
+
+def set_max_iters(cfg: Config, max_iters: int, scale_intervals: bool = False) -> None:
     """Shorten or lengthen an iteration-based config, scaling its lr schedule and checkpointing.
 
-    Every ``begin``/``end``/``T_max`` of ``param_scheduler`` is scaled by ``max_iters / old``
-    (each scheduler keeps at least one iteration), and the checkpoint hook (and validation, when the
-    loop has a ``val_interval``) runs at the end.
+    ``train_cfg.max_iters`` becomes ``max_iters`` and every iteration-based (``by_epoch=False``)
+    ``param_scheduler`` is scaled by ``max_iters / old``: its ``begin``/``end`` (a scheduler that
+    starts where the previous one ended keeps starting there; each keeps at least one iteration),
+    ``T_max`` (``end - begin``) and ``milestones``.
+
+    Args:
+        cfg (Config): An iteration-based config (``train_cfg.max_iters``), edited in place.
+        max_iters (int): The new number of iterations (>= 1).
+        scale_intervals (bool): False (the stage runner of the demo and the mini paper): the
+            checkpoint hook, and validation when the loop has a ``val_interval``, run at the end
+            only. True (``tools/train.py --max-iters``): their intervals are scaled too (at least
+            1, at most ``max_iters``).
+
+    Raises:
+        ConfigError: ``max_iters`` < 1, or the config is not iteration-based.
     """
-    old = cfg.train_cfg.max_iters
+    if int(max_iters) != max_iters or max_iters < 1:
+        raise ConfigError(f'--max-iters must be a positive whole number, got {max_iters!r}.')
+    max_iters = int(max_iters)
+    loop = cfg.get('train_cfg', None) or {}
+    if 'max_iters' not in loop:
+        what = (f'train_cfg.max_epochs={loop["max_epochs"]}' if 'max_epochs' in loop else
+                'no train_cfg.max_iters')
+        raise ConfigError(f'--max-iters needs an iteration-based config (train_cfg.max_iters), '
+                          f'but this one has {what}; set --cfg-options train_cfg.max_epochs=N '
+                          'instead (and its param_scheduler if it ends later).')
+    old = loop['max_iters']
     cfg.train_cfg.max_iters = max_iters
     scale = max_iters / old
-    begin = 0
-    for sched in cfg.param_scheduler:
-        sched['begin'] = begin
-        end = max(begin + 1, min(max_iters, round(sched['end'] * scale)))
-        sched['end'] = end
-        if 'T_max' in sched:
-            sched['T_max'] = end - begin
-        begin = end
-    cfg.default_hooks.checkpoint.interval = max_iters
-    if 'val_interval' in cfg.train_cfg:  # validate (if at all) at the end only
-        cfg.train_cfg.val_interval = max_iters
+
+    def scaled(value: int, lowest: int) -> int:
+        return max(lowest, min(max_iters, round(value * scale)))
+
+    previous = None  # (old end, new end) of the previous iteration-based scheduler
+    for sched in _scheduler_list(cfg):
+        if sched.get('by_epoch', True):
+            continue  # counts epochs (mmengine's default), not iterations
+        begin = sched.get('begin', 0)
+        if previous is not None and begin == previous[0]:
+            new_begin = previous[1]
+        else:
+            new_begin = scaled(begin, 0) if begin else 0
+        sched['begin'] = new_begin
+        if sched.get('end', INF) < INF:
+            new_end = scaled(sched['end'], new_begin + 1)
+            previous = (sched['end'], new_end)
+            sched['end'] = new_end
+            if 'T_max' in sched:
+                sched['T_max'] = new_end - new_begin
+        elif 'T_max' in sched:
+            sched['T_max'] = max(1, round(sched['T_max'] * scale))
+        if 'milestones' in sched:
+            sched['milestones'] = [scaled(m, 1) for m in sched['milestones']]
+    ckpt = (cfg.get('default_hooks', None) or {}).get('checkpoint', None)
+    if ckpt is not None and not scale_intervals:
+        ckpt['interval'] = max_iters
+    elif ckpt is not None and not ckpt.get('by_epoch', True):  # an epoch interval stays
+        ckpt['interval'] = scaled(ckpt.get('interval', old), 1)
+    if 'val_interval' in loop:  # validate (if at all) at the end only, or as often as before
+        cfg.train_cfg.val_interval = scaled(loop['val_interval'], 1) if scale_intervals \
+            else max_iters
 
 
 def stage_config(name: str,

@@ -1,5 +1,6 @@
-"""Labelled image grids as PNG files (matplotlib, fixed pixel sizes): the figures of the demo, the
-mini paper and ``tools/generate.py --grid``."""
+"""Image grids as PNG files: labelled grids (matplotlib, fixed pixel sizes) for the figures of the
+demo and the mini paper, and plain mosaics at the images' own resolution for
+``tools/generate.py --grid``."""
 import os
 import os.path as osp
 from typing import Optional, Sequence, Tuple
@@ -7,6 +8,7 @@ from typing import Optional, Sequence, Tuple
 import matplotlib
 import numpy as np
 import torch
+from PIL import Image
 
 matplotlib.use('Agg')  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
@@ -29,18 +31,26 @@ def grid_size(rows: int, cols: int) -> Tuple[int, int]:
 def save_grid(rows: Sequence[torch.Tensor],
               path: str,
               row_labels: Optional[Sequence[str]] = None,
-              title: str = '') -> str:
-    """Save images as a labelled grid, one row per tensor.
+              title: str = '',
+              plain: bool = False) -> str:
+    """Save images as a labelled grid, one row per tensor (or, ``plain``, as a mosaic).
 
     Args:
-        rows (Sequence[Tensor]): Each (N, 3, H, W) RGB in [0, 1] (clamped); all rows the same N.
-        path (str): Output PNG, :func:`grid_size` pixels.
-        row_labels (Sequence[str], optional): One label per row, left of it.
-        title (str): Figure title.
+        rows (Sequence[Tensor]): Each (N, 3, H, W) RGB in [0, 1] (clamped), or uint8 in
+            [0, 255] for ``plain``; all rows the same N (``plain``: the last row may be shorter).
+        path (str): Output PNG, :func:`grid_size` pixels; ``plain``: the images at their own
+            resolution side by side, ``N * W`` x ``len(rows) * H`` pixels, black where the last
+            row is short.
+        row_labels (Sequence[str], optional): One label per row, left of it (not ``plain``).
+        title (str): Figure title (not ``plain``).
+        plain (bool): Write the pixels as they are (8-bit, truncated like
+            :func:`addp_mm.generation.api.to_uint8`), without labels, title or upscaling.
 
     Returns:
         str: ``path``.
     """
+    if plain:
+        return _save_mosaic(rows, path)
     n_rows, n_cols = len(rows), len(rows[0])
     w, h = grid_size(n_rows, n_cols)
     fig = plt.figure(figsize=(w / DPI, h / DPI), dpi=DPI)
@@ -64,4 +74,20 @@ def save_grid(rows: Sequence[torch.Tensor],
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
+    return path
+
+
+def _save_mosaic(rows: Sequence[torch.Tensor], path: str) -> str:
+    n_cols = len(rows[0])
+    _, _, h, w = rows[0].shape
+    canvas = np.zeros((len(rows) * h, n_cols * w, 3), dtype=np.uint8)
+    for r, row in enumerate(rows):
+        if len(row) > n_cols:
+            raise ValueError('a mosaic row may not be longer than the first.')
+        pixels = row.detach() if row.dtype == torch.uint8 else \
+            (row.detach().float() * 255.).clamp(0, 255).to(torch.uint8)
+        for c, img in enumerate(pixels.permute(0, 2, 3, 1).cpu().numpy()):
+            canvas[r * h:(r + 1) * h, c * w:(c + 1) * w] = img
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    Image.fromarray(canvas).save(path, format='PNG')
     return path

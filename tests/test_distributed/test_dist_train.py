@@ -1,6 +1,9 @@
 """tools/dist_train.sh with 2 CPU processes (gloo) on the toy ADDP config: one run stopped by a
 SIGTERM that reaches only rank 1 (and its DataLoader worker), then the same command again, whose
-final weights are those of an uninterrupted run, bit for bit."""
+final weights are those of an uninterrupted run, bit for bit; and Ctrl-C (SIGINT) on every rank,
+which saves, then the same command to the end, then once more: "already finished"."""
+import re
+import signal
 import sys
 
 from mmengine.dataset import InfiniteSampler
@@ -29,17 +32,32 @@ FIXED_PIPELINE = ("pipeline=[dict(type='LoadImageFromFile'), dict(type='CenterCr
                   "crop_size=64), dict(type='PackInputs')]")
 
 
-def _config(tmp_path, image_folder, name, randomness, kill=True):
-    kill_hook = (", dict(type='ScheduledKillHook', "
-                 "plan=[dict(iter=3, signal='SIGTERM', rank=1, group=True)])") if kill else ''
+def _config(tmp_path, image_folder, name, randomness, kill=True, max_iters=6,
+             plan="[dict(iter=3, signal='SIGTERM', rank=1, group=True)]"):
+    kill_hook = f", dict(type='ScheduledKillHook', plan={plan})" if kill else ''
     return toy_run_config(
         tmp_path, image_folder, name, loader=f'batch_size={BATCH}, num_workers=1',
         dataset=FIXED_PIPELINE,
-        train_cfg='dict(max_iters=6)',
+        train_cfg=f'dict(max_iters={max_iters})',
         default_hooks='dict(checkpoint=dict(interval=2), logger=dict(interval=1))',
         custom_hooks="[dict(type='FaultToleranceHook'), dict(type='RecordTrainingHook')"
         + kill_hook + ']',
         randomness=randomness)
+
+
+def _rank_exit_codes(output: str) -> dict:
+    """{rank: exit status} of the failed ranks in torchrun's error summary."""
+    return {int(rank): int(code) for rank, code in
+            re.findall(r'rank\s*:\s*(\d+)[^\n]*\n[^\n]*exitcode\s*:\s*(-?\d+)', output)}
+
+
+def _assert_stopped(output: str, code: int) -> None:
+    """Every rank ended with ``code`` after the save, except that torchrun ends a rank still
+    shutting down when another has exited with SIGTERM (its handler is no longer installed then,
+    and the checkpoint was written before any rank could exit)."""
+    codes = _rank_exit_codes(output)
+    assert code in codes.values(), output[-6000:]
+    assert set(codes.values()) <= {code, -signal.SIGTERM}, output[-6000:]
 
 
 def test_dist_train_sigterm_on_one_rank_then_resume(tmp_path, image_folder):
@@ -51,11 +69,13 @@ def test_dist_train_sigterm_on_one_rank_then_resume(tmp_path, image_folder):
     env = dict(PYTHON=sys.executable, PORT=str(free_port()))
 
     # 1) SIGTERM to rank 1's process group after iteration 3: both ranks stop there, rank 0
-    #    saves, every process exits 0 (DataLoader workers survive the signal).
+    #    saves, the ranks exit 143 (128 + SIGTERM: "stopped", not "finished"; torchrun then
+    #    reports them as failed and exits 1); DataLoader workers survive the signal.
     first = run_tool(command, cwd=tmp_path, extra_env=env)
-    assert first.returncode == 0, first.stdout[-6000:]
+    assert first.returncode != 0, first.stdout[-6000:]
+    _assert_stopped(first.stdout, 128 + signal.SIGTERM)
     assert 'Distributed training: True' in first.stdout and 'GPU number: 2' in first.stdout
-    assert 'stopped by a signal on another rank after iteration 3' in first.stdout  # rank 0
+    assert 'stopped by SIGTERM on another rank after iteration 3' in first.stdout  # rank 0
     assert 'killed by signal' not in first.stdout
     stopped = {rank: read_records(work, rank) for rank in range(WORLD)}
     for rank in range(WORLD):
@@ -108,3 +128,38 @@ def test_dist_train_sigterm_on_one_rank_then_resume(tmp_path, image_folder):
     assert [r['sha'] for r in reference] == [r['sha'] for r in records[0]]
     ref_final = load_checkpoint_file(ref_work / 'iter_6.pth')
     assert state_dict_sha(ref_final['state_dict']) == state_dict_sha(final['state_dict'])
+
+
+def test_dist_train_ctrl_c_on_every_rank_saves_then_finishes(tmp_path, image_folder):
+    """Ctrl-C reaches every rank (a terminal's SIGINT, or torchrun passing it on): each process
+    group gets SIGINT after iteration 2; both ranks stop there, rank 0 saves, each exits 130
+    without a KeyboardInterrupt traceback. The same command finishes the run; once more, each rank
+    says in one line that it is already finished, trains nothing, and the job exits 0."""
+    work = tmp_path / 'work'
+    plan = ("[dict(iter=2, signal='SIGINT', rank=0, group=True), "
+            "dict(iter=2, signal='SIGINT', rank=1, group=True)]")
+    config = _config(tmp_path, image_folder, 'ctrl_c', 'dict(seed=0)', max_iters=4, plan=plan)
+    command = ['bash', ROOT / 'tools' / 'dist_train.sh', config, str(WORLD), '--work-dir', work,
+               '--resume']
+    env = dict(PYTHON=sys.executable, PORT=str(free_port()))
+
+    first = run_tool(command, cwd=tmp_path, extra_env=env)
+    assert first.returncode != 0, first.stdout[-6000:]
+    _assert_stopped(first.stdout, 128 + signal.SIGINT)
+    assert 'stopped by SIGINT after iteration 2' in first.stdout
+    assert 'KeyboardInterrupt' not in first.stdout and 'killed by signal' not in first.stdout
+    for rank in range(WORLD):
+        assert [r['iter'] for r in read_records(work, rank)] == [1, 2]
+    assert (work / 'last_checkpoint').read_text() == str(work / 'iter_2.pth')
+    assert load_checkpoint_file(work / 'iter_2.pth')['meta']['iter'] == 2
+
+    second = run_tool(command, cwd=tmp_path, extra_env=env)
+    assert second.returncode == 0, second.stdout[-6000:]
+    for rank in range(WORLD):
+        assert [r['iter'] for r in read_records(work, rank)] == [1, 2, 3, 4]
+
+    third = run_tool(command, cwd=tmp_path, extra_env=env)
+    assert third.returncode == 0, third.stdout[-6000:]
+    assert 'already finished' in third.stdout and 'Advance dataloader' not in third.stdout
+    for rank in range(WORLD):
+        assert [r['iter'] for r in read_records(work, rank)] == [1, 2, 3, 4]

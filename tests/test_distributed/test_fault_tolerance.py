@@ -16,6 +16,7 @@ from addp_mm.engine.fileio import AtomicLocalBackend
 from addp_mm.engine.resume_checks import find_resumable_checkpoint, resolve_auto_resume
 from addp_mm.engine.hooks import TrainingInterrupted
 from addp_mm.checkpoints import load_checkpoint_file
+from addp_mm.engine.hooks.fault_tolerance_hook import TrainingAlreadyFinished
 
 from .conftest import ROOT, read_records, run_tool, toy_run_config
 from .helpers import state_dict_sha
@@ -124,7 +125,7 @@ def test_sigterm_mid_epoch_saves_and_resumes_exactly(tmp_path, restore_mmengine_
     kill = dict(type='ScheduledKillHook', plan=[dict(iter=6, signal='SIGTERM')])
     with pytest.raises(TrainingInterrupted) as stop:
         _toy_runner(work, 'ft_stop', [kill]).train()
-    assert stop.value.code == 0
+    assert stop.value.code == 128 + signal.SIGTERM  # 143: "stopped by SIGTERM", not "finished"
     assert signal.getsignal(signal.SIGTERM) is handler_before  # handler put back
     assert (work / 'last_checkpoint').read_text() == str(work / 'iter_6.pth')
     ckpt = load_checkpoint_file(work / 'iter_6.pth')
@@ -210,3 +211,55 @@ def test_sigkill_then_relaunch_continues_bit_identically(tmp_path, image_folder)
     # AdamW skips parameters without a gradient (the encoder when every token is masked)
     assert max(float(s['step']) for s in final['optimizer']['state'].values()) == 8
     assert [s['_global_step'] for s in final['param_schedulers']] == [8, 8]
+
+
+def test_sigint_saves_exits_130_and_a_finished_run_says_so(tmp_path, image_folder):
+    """Ctrl-C (SIGINT) through tools/train.py: the current iteration is saved atomically and the
+    process exits 130 without a traceback; the same command continues to the end (exit 0); run
+    once more it says "already finished" in one line, trains nothing and exits 0."""
+    work = tmp_path / 'work'
+    config = toy_run_config(
+        tmp_path, image_folder, 'sigint', loader='batch_size=2',
+        train_cfg='dict(max_iters=5)',
+        default_hooks='dict(checkpoint=dict(interval=5), logger=dict(interval=1))',
+        custom_hooks="[dict(type='FaultToleranceHook'), dict(type='RecordTrainingHook'), "
+        "dict(type='ScheduledKillHook', plan=[dict(iter=3, signal='SIGINT')])]")
+    command = [sys.executable, ROOT / 'tools' / 'train.py', config, '--work-dir', work,
+               '--resume']
+
+    first = run_tool(command, cwd=tmp_path)
+    assert first.returncode == 130, first.stdout[-3000:]
+    assert 'Traceback' not in first.stdout and 'KeyboardInterrupt' not in first.stdout
+    assert 'stopped by SIGINT after iteration 3' in first.stdout
+    assert 'exit status 130' in first.stdout
+    assert [r['iter'] for r in read_records(work)] == [1, 2, 3]
+    assert (work / 'last_checkpoint').read_text() == str(work / 'iter_3.pth')
+    assert load_checkpoint_file(work / 'iter_3.pth')['meta']['iter'] == 3
+    assert _tmp_files(work) == []
+
+    second = run_tool(command, cwd=tmp_path)
+    assert second.returncode == 0, second.stdout[-3000:]
+    assert 'resumed epoch: 0, iter: 3' in second.stdout
+    assert [r['iter'] for r in read_records(work)] == [1, 2, 3, 4, 5]
+
+    third = run_tool(command, cwd=tmp_path)
+    assert third.returncode == 0, third.stdout[-3000:]
+    finished = [line for line in third.stdout.splitlines() if 'already finished' in line]
+    assert len(finished) == 1 and '5 of 5 iterations' in finished[0], third.stdout[-3000:]
+    assert '--max-iters' in finished[0]  # how to train longer
+    assert 'Advance dataloader' not in third.stdout
+    assert [r['iter'] for r in read_records(work)] == [1, 2, 3, 4, 5]  # nothing trained
+
+    # the hint of that line works: --max-iters 7 trains 2 more iterations of the same run
+    fourth = run_tool(command + ['--max-iters', '7'], cwd=tmp_path)
+    assert fourth.returncode == 0, fourth.stdout[-3000:]
+    assert [r['iter'] for r in read_records(work)] == [1, 2, 3, 4, 5, 6, 7]
+    assert load_checkpoint_file(work / 'iter_7.pth')['meta']['iter'] == 7
+
+
+def test_a_finished_run_in_process_raises_already_finished(tmp_path, restore_mmengine_globals):
+    """In-process callers get TrainingAlreadyFinished (status 0), not a run over finished data."""
+    _toy_runner(tmp_path, 'ft_done').train()
+    with pytest.raises(TrainingAlreadyFinished) as done:
+        _toy_runner(tmp_path, 'ft_done_again').train()
+    assert done.value.code == 0

@@ -103,5 +103,5 @@ def test_inpaint_and_outpaint_modes(tool, toy_checkpoint, tmp_path):
     with pytest.raises(ValueError, match='draw the mask at the image size'):
         _run(tool, toy_checkpoint, tmp_path / 'bad', '--num', 1, '--inpaint',
              tmp_path / 'img.png', '--mask', tmp_path / 'small_mask.png')
-    with pytest.raises(FileNotFoundError, match='checkpoint file not found'):
+    with pytest.raises(FileNotFoundError, match="missing.pth' does not exist"):
         _run(tool, str(tmp_path / 'missing.pth'), tmp_path / 'none', '--num', 1)

@@ -146,7 +146,8 @@ def test_tools_test_runs_fp32_evaluation_without_tf32(monkeypatch, tmp_path):
     before = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
     try:
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-        tool.main([TOY, 'none.pth', '--work-dir', str(tmp_path)])
+        (tmp_path / 'none.pth').write_bytes(b'x')  # tools/test.py checks that it exists
+        tool.main([TOY, str(tmp_path / 'none.pth'), '--work-dir', str(tmp_path)])
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
     assert seen == dict(flags=(False, False), tested=True)

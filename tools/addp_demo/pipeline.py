@@ -21,6 +21,7 @@ from addp_mm.engine.stages import latest_scalars, run_stage
 from addp_mm.generation.api import build_generator, inpaint
 from addp_mm.generation.sampling import image_seeds
 from addp_mm.models.utils.masking import nested_masks, num_masked
+from addp_mm.utils.errors import MissingPathError
 from .data import PHOTOS, write_crops
 from addp_mm.utils.figures import save_grid
 from .figures import plot_losses
@@ -52,11 +53,12 @@ XT_MASK_RATIO = (0.6, 0.7)
 
 
 def config_path(config_dir: str, stage: str) -> str:
-    """The config file of ``stage`` in ``config_dir``; FileNotFoundError names the folder."""
+    """The config file of ``stage`` in ``config_dir``; :class:`MissingPathError` (a
+    ``FileNotFoundError``) names the folder."""
     path = osp.join(config_dir, CONFIGS[stage])
     if not osp.isfile(path):
-        raise FileNotFoundError(f'{path} not found: pass --config-dir, the '
-                                'configs/addp/from_scratch folder of an addp_mm checkout.')
+        raise MissingPathError(f'{path} not found: pass --config-dir, the '
+                               'configs/addp/from_scratch folder of an addp_mm checkout.')
     return path
 
 

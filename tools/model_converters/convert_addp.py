@@ -19,14 +19,14 @@ loaded without running code; objects other than tensors and containers are ignor
 Examples::
 
     # whole pre-training model (encoder, decoder, head, frozen VQGAN + token predictor)
-    python tools/model_converters/convert_addp.py addp-vit-base-16.pth \
+    python tools/model_converters/convert_addp.py addp-vit-base-16.pth \\
         checkpoints/addp_vit-base-p16_official-1600e_in1k.pth
 
     # backbone for mmpretrain's VisionTransformer, checked against the config that will use it
-    python tools/model_converters/convert_addp.py addp-vit-base-16.pth \
-        checkpoints/addp_vit-base-p16_backbone.pth --to mmpretrain \
-        --check configs/addp/benchmarks/classification/\
-        cls_vit-base-p16_addp-1600e-pre_8xb128-amp-coslr-100e_in1k-256px.py
+    python tools/model_converters/convert_addp.py addp-vit-base-16.pth \\
+        checkpoints/addp_vit-base-p16_backbone.pth --to mmpretrain \\
+        --check configs/addp/benchmarks/classification/\\
+cls_vit-base-p16_addp-1600e-pre_8xb128-amp-coslr-100e_in1k-256px.py
 
     # check an existing file against a config (no conversion)
     python tools/model_converters/convert_addp.py checkpoints/x.pth --check CONFIG
@@ -54,6 +54,7 @@ from addp_mm.checkpoints.convert import (TARGETS, convert_for_target,  # noqa: E
                                          convert_official_addp)
 from addp_mm.checkpoints.model_check import (backbone_input, check_config,  # noqa: E402
                                              load_config)
+from addp_mm.utils.errors import run_main  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -246,4 +247,4 @@ def main(argv=None, t_start=None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main(t_start=_T_START))
+    sys.exit(run_main(lambda: main(t_start=_T_START)))

@@ -1,10 +1,12 @@
-"""Survive preemption and crashes: save on SIGTERM, resume exactly, never resume from a torn file.
+"""Survive preemption, Ctrl-C and crashes: save on SIGTERM / SIGINT, resume exactly, never resume
+from a torn file, and say so when a relaunched run has nothing left to train.
 
 Slurm (preemption, time limit, ``scancel``) and torchrun's shutdown send SIGTERM to every process of
-a job, wait a grace period (Slurm ``KillWait``, 30 s by default; torchrun 30 s) and then SIGKILL.
-Without this hook the SIGTERM kills training at once and everything since the last periodic
-checkpoint is lost; with ``num_workers > 0`` the DataLoader workers also die and the trainer raises
-"DataLoader worker ... is killed by signal" wherever it happens to be.
+a job, wait a grace period (Slurm ``KillWait``, 30 s by default; torchrun 30 s) and then SIGKILL;
+Ctrl-C sends SIGINT to every process of the terminal's foreground job. Without this hook the signal
+stops training at once (SIGINT with a ``KeyboardInterrupt`` traceback) and everything since the last
+periodic checkpoint is lost; with ``num_workers > 0`` the DataLoader workers also die and the
+trainer raises "DataLoader worker ... is killed by signal" wherever it happens to be.
 """
 import functools
 import os
@@ -21,6 +23,7 @@ from mmengine.registry import HOOKS
 from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
 from mmengine.runner.loops import _InfiniteDataloaderIterator
 
+from ...utils.errors import signal_exit_code
 from ..fileio import atomic_write
 from ..resume_checks import find_resumable_checkpoint
 from ..resume import (RESUME_STATE_KEY, SkipSampler, base_sampler, capture_rng_state,
@@ -30,9 +33,16 @@ from ..resume import (RESUME_STATE_KEY, SkipSampler, base_sampler, capture_rng_s
 class TrainingInterrupted(SystemExit):
     """Raised (on every rank) after the checkpoint of an interrupted run has been saved.
 
-    A ``SystemExit``: uncaught, the process ends quietly with ``code``; relaunching the same command
-    (with auto-resume) continues the run.
+    A ``SystemExit``: uncaught, the process ends quietly with ``code`` (``128 + signal``: 130 for
+    SIGINT, 143 for SIGTERM, see :func:`addp_mm.utils.errors.signal_exit_code`); relaunching the
+    same command (with auto-resume) continues the run.
     """
+
+
+class TrainingAlreadyFinished(SystemExit):
+    """Raised (on every rank) before the first iteration when a resumed run has no iteration (or
+    epoch) left to train. A ``SystemExit`` with status 0: uncaught, the process ends quietly after
+    the one log line that says so; in-process callers can catch it."""
 
 
 def _shield_worker_then_init(init_fn, signums: Sequence[int], worker_id: int) -> None:
@@ -100,14 +110,19 @@ class _FastForwardIterator:
 class FaultToleranceHook(Hook):
     """Checkpoint on SIGTERM, exact resume, and auto-resume that skips incomplete checkpoints.
 
-    * **Stop on a signal.** A handler for ``signals`` only sets a flag. After each training
-      iteration all ranks combine their flags (one ``all_reduce`` of a single integer, so a signal
-      that reached only some ranks still stops all of them at the same iteration); then rank 0
-      saves ``iter_<N>.pth`` in the ``CheckpointHook`` directory (unless ``CheckpointHook`` saved
-      that very iteration), points ``last_checkpoint`` at it, all ranks meet at a barrier and raise
-      :class:`TrainingInterrupted` (exit status ``exit_code``). DataLoader workers ignore these
-      signals unless the trainer sends them, so a signal to the whole process group (Slurm,
-      torchrun) cannot kill them and abort the save.
+    * **Stop on a signal.** A handler for ``signals`` (SIGTERM and SIGINT, i.e. Ctrl-C) only sets
+      a flag. After each training iteration all ranks combine their flags (one ``all_reduce`` of a
+      single integer, so a signal that reached only some ranks still stops all of them at the same
+      iteration); then rank 0 saves ``iter_<N>.pth`` in the ``CheckpointHook`` directory (unless
+      ``CheckpointHook`` saved that very iteration), points ``last_checkpoint`` at it, all ranks
+      meet at a barrier and raise :class:`TrainingInterrupted` (exit status ``128 + signal``, the
+      same on every rank, unless ``exit_code`` is set). A second Ctrl-C while the first is pending
+      stops at once, without saving. DataLoader workers ignore these signals unless the trainer
+      sends them, so a signal to the whole process group (Slurm, torchrun, a terminal) cannot kill
+      them and abort the save.
+    * **Nothing left to train.** A resumed run whose checkpoint is already at ``max_iters``
+      (``max_epochs``) logs one line that says so and raises :class:`TrainingAlreadyFinished`
+      (exit status 0) instead of advancing the dataloader through the finished run.
     * **Exact resume.** Every checkpoint gets a ``resume_state`` entry (sampler seed, batches done
       in the current epoch, data layout and the torch/numpy/random generator states of every
       rank). On resume the sampler seed is restored; the data already trained on is
@@ -129,12 +144,13 @@ class FaultToleranceHook(Hook):
 
     Args:
         signals (Sequence[str]): Signals that request a checkpoint and a clean stop. Slurm sends
-            SIGTERM before SIGKILL; ``sbatch --signal=USR1@120`` gives earlier notice with SIGUSR1.
-            Defaults to ``('SIGTERM', )``.
+            SIGTERM before SIGKILL; ``sbatch --signal=USR1@120`` gives earlier notice with SIGUSR1;
+            Ctrl-C sends SIGINT. Defaults to ``('SIGTERM', 'SIGINT')``.
         check_interval (int): Combine the stop flags every this many iterations. 1 costs one tiny
             all_reduce per iteration; larger values stop up to ``check_interval - 1`` iterations
             later. Defaults to 1.
-        exit_code (int): Exit status after an interrupted run was saved. Defaults to 0.
+        exit_code (int, optional): Exit status after an interrupted run was saved. Defaults to
+            None: ``128 + signal number`` (130 for SIGINT, 143 for SIGTERM).
         save_rng_state (bool): Store the generator states (of every rank) in checkpoints.
             Defaults to True.
         fast_forward (bool): Skip trained data through the sampler instead of loading it.
@@ -146,9 +162,9 @@ class FaultToleranceHook(Hook):
     priority = 'LOWEST'
 
     def __init__(self,
-                 signals: Sequence[str] = ('SIGTERM', ),
+                 signals: Sequence[str] = ('SIGTERM', 'SIGINT'),
                  check_interval: int = 1,
-                 exit_code: int = 0,
+                 exit_code: Optional[int] = None,
                  save_rng_state: bool = True,
                  fast_forward: bool = True) -> None:
         if isinstance(signals, str):
@@ -162,7 +178,7 @@ class FaultToleranceHook(Hook):
                              f'{check_interval}.')
         self.signals = tuple(str(s) for s in signals)
         self.check_interval = int(check_interval)
-        self.exit_code = int(exit_code)
+        self.exit_code = None if exit_code is None else int(exit_code)
         self.save_rng_state = save_rng_state
         self.fast_forward = fast_forward
 
@@ -199,8 +215,9 @@ class FaultToleranceHook(Hook):
 
     def before_train(self, runner) -> None:
         """Install the signal handlers and restore the data position of a resumed run."""
-        self._install_signal_handlers(runner)
         loop = runner.train_loop
+        self._stop_if_finished(runner, loop)
+        self._install_signal_handlers(runner)
         dataloader = getattr(loop, 'dataloader', None)
         if dataloader is None:
             return
@@ -250,6 +267,24 @@ class FaultToleranceHook(Hook):
                     f'{runner.epoch + 1}; that epoch restarts from its first batch.')
                 done = 0
             self._epoch_skip = (done, rng)
+
+    def _stop_if_finished(self, runner, loop) -> None:
+        """Raise :class:`TrainingAlreadyFinished` if the resumed run has nothing left to train."""
+        if isinstance(loop, IterBasedTrainLoop):
+            done, total, unit = runner.iter, loop.max_iters, 'iterations'
+        elif isinstance(loop, EpochBasedTrainLoop):
+            done, total, unit = runner.epoch, loop.max_epochs, 'epochs'
+        else:
+            return
+        if done == 0 or done < total:
+            return
+        option = '--max-iters N' if unit == 'iterations' else \
+            '--cfg-options train_cfg.max_epochs=N'
+        runner.logger.info(
+            f'already finished: {runner.work_dir} holds the end of this run ({done} of {total} '
+            f'{unit}), so there is nothing to train; to train longer pass {option} with a larger '
+            'N, to train again choose another --work-dir.')
+        raise TrainingAlreadyFinished(0)
 
     def _restore_sampler_seed(self, runner, dataloader, state: dict) -> None:
         seed = state.get('sampler_seed')
@@ -408,22 +443,33 @@ class FaultToleranceHook(Hook):
 
     def _on_signal(self, signum: int, frame) -> None:
         # Forked DataLoader workers inherit this handler before their own init runs; only the
-        # trainer stops. No logging here: the handler may run in the middle of a logging call.
-        if os.getpid() == self._pid and self._received is None:
+        # trainer stops. No logging here: the handler may run in the middle of a logging call
+        # (os.write takes no lock).
+        if os.getpid() != self._pid:
+            return
+        if self._received is None:
             self._received = signum
+            if signum == signal.SIGINT:
+                os.write(2, b'\nCtrl-C: saving a checkpoint after this iteration, then stopping '
+                         b'(Ctrl-C again stops at once, without saving).\n')
+        elif signum == signal.SIGINT:
+            self._restore_signal_handlers()
+            raise KeyboardInterrupt
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None,
                          outputs: Optional[dict] = None) -> None:
         """All ranks agree whether a stop was requested; if so save and stop."""
         if not self._previous_handlers or (runner.iter + 1) % self.check_interval:
             return
-        stop = torch.tensor([0 if self._received is None else 1], dtype=torch.int32)
+        # the signal number (0: none); the largest of all ranks decides the exit status
+        stop = torch.tensor([0 if self._received is None else int(self._received)],
+                            dtype=torch.int32)
         if get_dist_info()[1] > 1:
             all_reduce(stop, op='max')
         if stop.item():
-            self._save_and_stop(runner)
+            self._save_and_stop(runner, int(stop.item()))
 
-    def _save_and_stop(self, runner) -> None:
+    def _save_and_stop(self, runner, signum: int) -> None:
         step = runner.iter + 1  # iterations done; the loop increments runner.iter after the hooks
         if self.save_rng_state and get_dist_info()[1] > 1:
             self.gather_rng_states(runner, step)
@@ -443,13 +489,15 @@ class FaultToleranceHook(Hook):
                 atomic_write(osp.join(runner.work_dir, 'last_checkpoint'), path)
         barrier()
         self._restore_signal_handlers()
-        name = signal.Signals(self._received).name if self._received is not None else \
-            'a signal on another rank'
+        name = signal.Signals(signum).name
+        if self._received is None:
+            name += ' on another rank'
+        code = signal_exit_code(signum) if self.exit_code is None else self.exit_code
         runner.logger.warning(
             f'FaultToleranceHook: stopped by {name} after iteration {step} (epoch '
-            f'{runner.epoch + 1}); checkpoint {path}. Relaunch the same command with auto-resume '
-            '(--resume) to continue.')
-        raise TrainingInterrupted(self.exit_code)
+            f'{runner.epoch + 1}); checkpoint {path}; exit status {code}. To continue, run the '
+            'same command with auto-resume (tools/train.py --resume).')
+        raise TrainingInterrupted(code)
 
     def after_train(self, runner) -> None:
         self._restore_signal_handlers()

@@ -1,12 +1,11 @@
-"""Config adjustments shared by ``tools/train.py`` and ``tools/test.py``.
+"""Config adjustments shared by ``tools/train.py`` and ``tools/test.py`` (tool code, not part of
+the ``addp_mm`` library).
 
 They only touch mmengine (never mmdet/mmseg/mmagic), so the tools work for configs of any scope:
 each config imports what it needs through ``custom_imports`` and picks its registries through
 ``default_scope``.
 """
 import datetime
-import difflib
-import inspect
 import os
 import os.path as osp
 import warnings
@@ -15,16 +14,23 @@ from typing import List, Optional
 import torch.distributed as torch_dist
 from mmengine.device import (is_cuda_available, is_mlu_available, is_musa_available,
                              is_npu_available)
+from mmengine.optim import AmpOptimWrapper, OptimWrapper
 from mmengine.registry import MODEL_WRAPPERS
-from mmengine.runner import Runner
 from torch.nn.parallel import DistributedDataParallel
 
-from .device import EMULATED_BF16_HINT, cpu_has_native_bf16
+from addp_mm.engine.hooks import CheckPretrainedKeysHook, FaultToleranceHook
+from addp_mm.engine.optim_wrappers import AutocastOptimWrapper
+from addp_mm.utils.device import EMULATED_BF16_HINT, cpu_has_native_bf16
+from addp_mm.utils.errors import ConfigError
 
 # Keys only AmpOptimWrapper understands (OptimWrapper would reject them; AutocastOptimWrapper takes
 # `dtype` only, which setup_amp sets itself).
 _AMP_ONLY_KEYS = ('loss_scale', 'dtype', 'use_fsdp')
 _LOADER_FIELDS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+# Registry names of what the tools add to configs, taken from the classes themselves so that the
+# dependency is an import (visible to tests/test_tools.py's layering check), not a string.
+_PLAIN, _AMP, _AUTOCAST = OptimWrapper.__name__, AmpOptimWrapper.__name__, \
+    AutocastOptimWrapper.__name__
 
 
 def amp_device_available() -> bool:
@@ -77,22 +83,22 @@ def setup_amp(cfg, enable: bool) -> None:
     """
     wrappers = _optim_wrapper_cfgs(cfg.get('optim_wrapper', None))
     if enable and not wrappers:
-        raise ValueError('--amp needs an `optim_wrapper` in the config.')
+        raise ConfigError('--amp needs an `optim_wrapper` in the config.')
     accelerator = amp_device_available()
     for wrapper in wrappers:
-        kind = wrapper.get('type', 'OptimWrapper')
-        if kind not in ('OptimWrapper', 'AmpOptimWrapper', 'AutocastOptimWrapper'):
+        kind = wrapper.get('type', _PLAIN)
+        if kind not in (_PLAIN, _AMP, _AUTOCAST):
             if enable:
-                raise ValueError('--amp converts OptimWrapper to a mixed-precision wrapper, but '
-                                 f'the config uses {kind!r}; set the wrapper type in the config '
-                                 'instead of passing --amp.')
+                raise ConfigError('--amp converts OptimWrapper to a mixed-precision wrapper, but '
+                                  f'the config uses {kind!r}; set the wrapper type in the config '
+                                  'instead of passing --amp.')
             continue
         if accelerator:
-            if enable and kind in ('OptimWrapper', 'AmpOptimWrapper'):
-                wrapper['type'] = 'AmpOptimWrapper'
+            if enable and kind in (_PLAIN, _AMP):
+                wrapper['type'] = _AMP
                 wrapper.setdefault('loss_scale', 'dynamic')
-        elif kind == 'AmpOptimWrapper' or (enable and kind == 'OptimWrapper'):
-            what = '--amp was given' if kind == 'OptimWrapper' else \
+        elif kind == _AMP or (enable and kind == _PLAIN):
+            what = '--amp was given' if kind == _PLAIN else \
                 'the config uses AmpOptimWrapper'
             slow = '' if cpu_has_native_bf16() else f' Note: {EMULATED_BF16_HINT}.'
             warnings.warn(f'{what}, but AmpOptimWrapper (fp16 with loss scaling) needs a GPU and '
@@ -101,9 +107,9 @@ def setup_amp(cfg, enable: bool) -> None:
                           f'--cfg-options optim_wrapper.type=OptimWrapper.{slow}')
             for key in _AMP_ONLY_KEYS:
                 wrapper.pop(key, None)
-            wrapper['type'] = 'AutocastOptimWrapper'
+            wrapper['type'] = _AUTOCAST
             wrapper['dtype'] = 'bfloat16'
-        if wrapper.get('type', 'OptimWrapper') == 'OptimWrapper':
+        if wrapper.get('type', _PLAIN) == _PLAIN:
             # e.g. `--cfg-options optim_wrapper.type=OptimWrapper` on an AMP config:
             # OptimWrapper would reject the AMP-only keys.
             for key in _AMP_ONLY_KEYS:
@@ -113,9 +119,9 @@ def setup_amp(cfg, enable: bool) -> None:
 def add_fault_tolerance_hook(cfg) -> bool:
     """Add :class:`~addp_mm.engine.hooks.FaultToleranceHook` to ``custom_hooks`` if it is missing.
 
-    It makes a SIGTERM (Slurm preemption or time limit, torchrun shutdown) save a checkpoint of the
-    current iteration before the process exits, and a resumed run continue with the same data
-    order; configs of every scope get it this way (mmengine's root HOOKS registry, which every
+    It makes a SIGTERM (Slurm preemption or time limit, torchrun shutdown) or a Ctrl-C (SIGINT)
+    save a checkpoint of the current iteration before the process exits (status 143 / 130), and a
+    resumed run continue with the same data order; configs of every scope get it this way (mmengine's root HOOKS registry, which every
     library's registry falls back to, holds it once ``addp_mm`` is imported).
 
     Args:
@@ -124,10 +130,19 @@ def add_fault_tolerance_hook(cfg) -> bool:
     Returns:
         bool: True if the hook was added, False if the config already had it.
     """
+    return _add_hook(cfg, FaultToleranceHook)
+
+
+def _add_hook(cfg, hook: type, **kwargs) -> bool:
+    """Append ``dict(type=hook.__name__, **kwargs)`` to ``custom_hooks`` unless a hook of that
+    type (with or without a scope prefix, or given as the class) is there already."""
     hooks = list(cfg.get('custom_hooks', None) or [])
-    if any(str(h.get('type', '')).split('.')[-1] == 'FaultToleranceHook' for h in hooks):
-        return False
-    hooks.append(dict(type='FaultToleranceHook'))
+    name = hook.__name__
+    for h in hooks:
+        kind = h.get('type', '')
+        if kind is hook or str(getattr(kind, '__name__', kind)).split('.')[-1] == name:
+            return False
+    hooks.append(dict(type=name, **kwargs))
     cfg.custom_hooks = hooks
     return True
 
@@ -143,12 +158,7 @@ def add_load_check_hook(cfg) -> bool:
     Returns:
         bool: True if the hook was added.
     """
-    hooks = list(cfg.get('custom_hooks', None) or [])
-    if any(str(h.get('type', '')).split('.')[-1] == 'CheckPretrainedKeysHook' for h in hooks):
-        return False
-    hooks.append(dict(type='CheckPretrainedKeysHook', require_pretrained=False))
-    cfg.custom_hooks = hooks
-    return True
+    return _add_hook(cfg, CheckPretrainedKeysHook, require_pretrained=False)
 
 
 def set_default_collate(cfg, fields=_LOADER_FIELDS) -> None:
@@ -180,7 +190,7 @@ def setup_cpu_distributed(cfg) -> None:
     if launcher == 'none' or amp_device_available():
         return
     if launcher != 'pytorch':
-        raise RuntimeError(f'--launcher {launcher} needs GPUs (mmengine calls '
+        raise ConfigError(f'--launcher {launcher} needs GPUs (mmengine calls '
                            'torch.cuda.set_device); for a CPU-only run use --launcher pytorch '
                            '(tools/dist_train.sh / tools/dist_test.sh).')
     env_cfg = cfg.setdefault('env_cfg', dict())
@@ -208,78 +218,6 @@ def setup_cpu_distributed(cfg) -> None:
         # torchrun sets MASTER_ADDR/MASTER_PORT/RANK/WORLD_SIZE for the env:// rendezvous.
         torch_dist.init_process_group(backend='gloo', **kwargs)
     os.environ.setdefault('LOCAL_RANK', '0')
-
-
-#: Top-level config keys that mmengine or the tools read although a config need not set them.
-_KNOWN_TOP_LEVEL = ('default_scope', 'custom_imports', 'launcher', 'work_dir', 'load_from',
-                    'resume', 'auto_scale_lr', 'model_wrapper_cfg', 'find_unused_parameters',
-                    'experiment_name', 'runner_type', 'data_preprocessor', 'compile',
-                    'cfg', 'log_level', 'randomness', 'env_cfg', 'default_hooks', 'custom_hooks')
-_MISSING = object()
-
-
-def _lookup(cfg, dotted: str):
-    node = cfg.to_dict() if hasattr(cfg, 'to_dict') else cfg
-    for part in dotted.split('.'):
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            return _MISSING
-    return node
-
-
-def check_cfg_options(cfg, options: Optional[dict]) -> List[str]:
-    """Check ``--cfg-options`` before they are merged into ``cfg``.
-
-    * A value that replaces a number (or a bool) of the config must be one too:
-      ``optim_wrapper.optimizer.lr=abc`` stops here with the key named, instead of a type error
-      deep inside the optimizer.
-    * A top-level key that neither the config nor mmengine's Runner knows (``resum=False``) is
-      almost always a typo and would be ignored silently: it is warned about, with the closest
-      known key.
-
-    Args:
-        cfg (Config): The config as read from the file.
-        options (dict | None): The parsed ``--cfg-options``.
-
-    Returns:
-        list[str]: The warnings issued.
-
-    Raises:
-        ValueError: For a value of the wrong type.
-    """
-    if not options:
-        return []
-    known = set(cfg.keys()) | set(_KNOWN_TOP_LEVEL)
-    known |= {p for p in inspect.signature(Runner.__init__).parameters if p != 'self'}
-    notes = []
-    for key, value in options.items():
-        top = key.split('.')[0]
-        if top not in known:
-            close = difflib.get_close_matches(top, sorted(known), n=1)
-            hint = f' Did you mean {close[0]!r}?' if close else ''
-            note = (f'--cfg-options {key}: {top!r} is not a key of this config nor one mmengine '
-                    f'reads, so it has no effect.{hint}')
-            warnings.warn(note)
-            notes.append(note)
-            continue
-        old = _lookup(cfg, key)
-        if old is _MISSING or old is None or value is None:  # None: "unset", always allowed
-            continue
-        if isinstance(old, bool):
-            ok = isinstance(value, bool)
-            want = 'True or False'
-        elif isinstance(old, (int, float)):
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-            want = 'a number'
-        else:
-            continue
-        if not ok:
-            raise ValueError(f'--cfg-options {key}={value!r}: expected {want} (the config has '
-                             f'{old!r}), got {type(value).__name__} {value!r}.')
-    return notes
 
 
 def _checkpoint_values(node, out: set) -> set:
@@ -313,3 +251,16 @@ def drop_unused_checkpoint_variables(cfg) -> List[str]:
     for key in removed:
         cfg._cfg_dict.pop(key)
     return removed
+
+
+#: Third-party warnings that the user of a tool cannot act on: (category, module regex).
+QUIET_WARNINGS = (
+    (FutureWarning, r'diffusers(\.|$)'),  # deprecations inside diffusers, imported by mmagic
+    (FutureWarning, r'torch\.jit(\.|$)'),  # "torch.jit.script is deprecated", used by libraries
+)
+
+
+def quiet_third_party_warnings() -> None:
+    """Hide :data:`QUIET_WARNINGS` in this process (the tools call it; the library does not)."""
+    for category, module in QUIET_WARNINGS:
+        warnings.filterwarnings('ignore', category=category, module=module)
