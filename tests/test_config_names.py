@@ -25,7 +25,7 @@ CONFIG_ROOT = osp.join(REPO_ROOT, 'configs')
 PRETRAIN_ALGORITHMS = ('addp', 'mage', 'mae', 'vqgan')
 DOWNSTREAM_ALGORITHMS = ('cls', 'vitdet-mask-rcnn', 'upernet')
 SIZES = ('toy', 'tiny', 'base', 'large')
-TRICKS = ('cpu', 'amp', 'linear', 'lsj', 'lpips', 'gan', 'coslr')  # the order names use
+TRICKS = ('cpu', 'tokenbank', 'amp', 'linear', 'lsj', 'lpips', 'gan', 'coslr')  # the order names use
 MASK_SCHEDULES = ('cosine', 'linear')
 DATASETS = ('in1k', 'coco', 'ade20k', 'imagefolder', 'digits')
 
@@ -184,6 +184,8 @@ def test_config_name_says_what_the_config_does(path):
         'amp: an AmpOptimWrapper'
     cosine = any(s['type'] == 'CosineAnnealingLR' for s in _schedulers(cfg))
     assert ('coslr' in tricks) == cosine, 'coslr: a cosine learning-rate decay'
+    assert ('tokenbank' in tricks) == (loader.dataset.type == 'TokenBankDataset'), \
+        'tokenbank: trains on a token bank (fixed crops, tokenized once)'
     assert ('lpips' in tricks) == bool(model.get('perceptual_loss')), 'lpips: a perceptual loss'
     assert ('gan' in tricks) == bool(model.get('discriminator')), 'gan: a discriminator'
     frozen = bool(model.get('backbone', {}).get('frozen_stages'))

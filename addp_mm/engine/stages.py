@@ -2,15 +2,17 @@
 ``tools/train.py --max-iters``): one config, its options, its length, a fresh Runner."""
 import copy
 import glob
+import json
 import os.path as osp
 import time
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 from mmengine.config import Config
 from mmengine.optim.scheduler.param_scheduler import INF
 from mmengine.runner import Runner
 
-from ..utils.errors import ConfigError
+from ..utils.errors import ConfigError, RefusedError
+from ..utils.provenance import write_json_atomic
 
 
 def final_checkpoint(work_dir: str, max_iters: int) -> str:
@@ -119,40 +121,89 @@ def stage_config(name: str,
     return cfg
 
 
+def _plain(obj):
+    """JSON's view of ``obj`` (tuples become lists), so a record compares with its file."""
+    return json.loads(json.dumps(obj, sort_keys=True))
+
+
+def read_done(name: str, work_dir: str, settings: dict,
+              log: Callable[[str], None] = print) -> Optional[dict]:
+    """The record of a finished stage (``work_dir/done.json``), if it was made with ``settings``.
+
+    Returns:
+        dict | None: The record; None when the stage has not finished.
+
+    Raises:
+        RefusedError: The folder holds a finished stage made with other settings.
+    """
+    done = osp.join(work_dir, 'done.json')
+    if not osp.isfile(done):
+        return None
+    with open(done) as f:
+        rec = json.load(f)
+    if rec.get('settings') != _plain(settings):
+        raise RefusedError(
+            f'{name}: {work_dir} holds a finished run made with other settings '
+            f'({rec.get("settings")} != {_plain(settings)}); choose another output folder, or '
+            'delete that one to train again.')
+    log(f'{name}: done before ({rec.get("seconds", 0):.0f} s), reusing {work_dir}')
+    return rec
+
+
 def run_stage(name: str,
               config: str,
               work_dir: str,
-              max_iters: int,
+              max_iters: Optional[int] = None,
               options: Optional[dict] = None,
               log_interval: Optional[int] = None,
-              seed: int = 0) -> str:
-    """Train one stage unless its final checkpoint exists.
+              seed: int = 0,
+              test: bool = False,
+              log: Callable[[str], None] = print) -> dict:
+    """Train one stage with a fresh Runner, unless it finished before with the same settings.
+
+    A finished stage leaves ``work_dir/done.json`` (written atomically, after its final
+    checkpoint): its settings (config file, iterations, seed, options), its seconds and, with
+    ``test``, its test metrics. A rerun with the same settings returns that record without
+    training; other settings are refused (:func:`read_done`). A stage that did not finish (no
+    ``done.json``) starts again from scratch: the stages checkpoint only at their end.
 
     Args:
-        name (str): Short stage name (used for the experiment name and messages).
+        name (str): Short stage name (experiment name and messages).
         config (str): Config path.
         work_dir (str): Work directory of the stage.
-        max_iters (int): Iterations (the config's schedule is rescaled to it).
+        max_iters (int, optional): Iterations (the config's schedule is rescaled to it); None
+            keeps the config's.
         options (dict, optional): ``--cfg-options``-style overrides (dotted keys).
         log_interval (int, optional): Logger interval (iterations).
         seed (int): Runner seed.
+        test (bool): Run the test loop after training and record its metrics.
+        log (callable): Where the stage's one-line messages go.
 
     Returns:
-        str: Path of the final checkpoint.
+        dict: ``checkpoint`` (the final one), ``iters``, ``seconds``, ``settings`` and, with
+        ``test``, ``metrics``.
     """
-    ckpt = final_checkpoint(work_dir, max_iters)
-    if osp.isfile(ckpt):
-        print(f'[demo] {name}: {ckpt} exists, skipping training', flush=True)
-        return ckpt
-    # A partly trained stage restarts from scratch: the stages only checkpoint at their end.
     cfg = stage_config(name, config, work_dir, max_iters, options, log_interval, seed)
+    iters = cfg.train_cfg.max_iters
+    settings = dict(config=osp.basename(config), iters=iters, seed=seed, options=options or {})
+    rec = read_done(name, work_dir, settings, log)
+    if rec is not None:
+        return rec
+    log(f'{name}: training {iters} iterations ({osp.basename(config)}) -> {work_dir}')
     start = time.time()
-    print(f'[demo] {name}: training {max_iters} iterations -> {work_dir}', flush=True)
-    Runner.from_cfg(cfg).train()
-    if not osp.isfile(ckpt):
-        raise RuntimeError(f'{name}: training finished but {ckpt} was not written.')
-    print(f'[demo] {name}: done in {time.time() - start:.0f} s', flush=True)
-    return ckpt
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    rec = dict(checkpoint=final_checkpoint(work_dir, iters), iters=iters,
+               settings=_plain(settings))
+    if not osp.isfile(rec['checkpoint']):
+        raise RuntimeError(f'{name}: training finished but {rec["checkpoint"]} was not written.')
+    if test:
+        rec['metrics'] = {k: float(v) for k, v in runner.test().items()}
+        log(f'{name}: test {rec["metrics"]}')
+    rec['seconds'] = time.time() - start
+    log(f'{name}: done in {rec["seconds"]:.0f} s')
+    write_json_atomic(osp.join(work_dir, 'done.json'), rec)
+    return rec
 
 
 def latest_scalars(work_dir: str) -> Optional[str]:

@@ -44,5 +44,5 @@ def stage_files(tmp_path_factory) -> dict:
     with mmengine_globals_restored():
         for stage in ('tokenizer', 'predictor', 'addp'):
             files[stage] = run_stage(stage, stage_config(stage), str(root / stage), 1,
-                                     stage_options(stage, str(data), files))
+                                     stage_options(stage, str(data), files))['checkpoint']
     return files

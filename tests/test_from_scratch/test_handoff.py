@@ -1,5 +1,6 @@
 """The documented path: stage-1 checkpoint -> stage 2 -> stage-2 checkpoint -> ADDP pre-training,
 each hand-off made by a config field, and the demo's stage runner."""
+import json
 import os.path as osp
 
 import pytest
@@ -8,6 +9,7 @@ from mmengine.config import Config
 
 import addp_mm  # noqa: F401
 from addp_mm.engine.stages import run_stage, set_max_iters
+from addp_mm.utils.errors import RefusedError
 from addp_mm.checkpoints.loading import load_checkpoint_file
 
 from .conftest import config_path, read_log
@@ -67,8 +69,14 @@ def test_stage_runner_skips_finished_stages_and_rescales_schedules(tmp_path, cap
     set_max_iters(cfg, 3)
     assert [(s['begin'], s['end']) for s in cfg.param_scheduler] == [(0, 1), (1, 3)]
 
-    done = tmp_path / 'iter_7.pth'
-    done.write_bytes(b'')
-    assert run_stage('x', config_path('tokenizer'), str(tmp_path), 7) == str(done)
-    assert 'skipping' in capsys.readouterr().out
-    assert not osp.exists(tmp_path / 'vis_data')
+    # a finished stage (its done.json, same settings) is reused without training ...
+    rec = dict(checkpoint=str(tmp_path / 'iter_7.pth'), iters=7, seconds=1.,
+               settings=dict(config=osp.basename(config_path('tokenizer')), iters=7, seed=0,
+                             options={}))
+    (tmp_path / 'done.json').write_text(json.dumps(rec))
+    assert run_stage('x', config_path('tokenizer'), str(tmp_path), 7) == rec
+    assert 'reusing' in capsys.readouterr().out
+    assert not any(p.is_dir() for p in tmp_path.iterdir())  # no Runner ran
+    # ... and one made with other settings is refused, naming the way out
+    with pytest.raises(RefusedError, match='other settings'):
+        run_stage('x', config_path('tokenizer'), str(tmp_path), 7, seed=1)

@@ -52,6 +52,10 @@ DATA_SIZE = 48
 XT_MASK_RATIO = (0.6, 0.7)
 
 
+def _log(msg: str) -> None:
+    print(f'[demo] {msg}', flush=True)
+
+
 def config_path(config_dir: str, stage: str) -> str:
     """The config file of ``stage`` in ``config_dir``; :class:`MissingPathError` (a
     ``FileNotFoundError``) names the folder."""
@@ -99,18 +103,19 @@ def train_all(work_dir: str, config_dir: str, size: str = 'demo',
     out = dict(data=data_dir)
     out['tokenizer'] = run_stage(
         '1-tokenizer', config_path(config_dir, 'tokenizer'), osp.join(work_dir, 'tokenizer'),
-        s['iters']['tokenizer'], common('tokenizer'), s['log_interval'], seed)
+        s['iters']['tokenizer'], common('tokenizer'), s['log_interval'], seed,
+        log=_log)['checkpoint']
     out['predictor'] = run_stage(
         '2-predictor', config_path(config_dir, 'predictor'), osp.join(work_dir, 'predictor'),
         s['iters']['predictor'],
         dict(common('predictor'), **{'model.target_generator.checkpoint': out['tokenizer']}),
-        s['log_interval'], seed)
+        s['log_interval'], seed, log=_log)['checkpoint']
     out['addp'] = run_stage(
         '3-addp', config_path(config_dir, 'addp'), osp.join(work_dir, 'addp'), s['iters']['addp'],
         dict(common('addp'), **{
             'model.target_generator.vqgan.checkpoint': out['tokenizer'],
             'model.target_generator.predictor.checkpoint': out['predictor']
-        }), s['log_interval'], seed)
+        }), s['log_interval'], seed, log=_log)['checkpoint']
     return out
 
 

@@ -1,4 +1,5 @@
 from .addp_vit import ADDPViT
+from .mage_encoder import MAGETokenEncoder
 from .mage_vit import MAGEViT
 
-__all__ = ['ADDPViT', 'MAGEViT']
+__all__ = ['ADDPViT', 'MAGETokenEncoder', 'MAGEViT']

@@ -130,6 +130,36 @@ class MAGEViT(BaseModule):
         if self.decoder_pos_embed_learned.requires_grad:
             nn.init.normal_(self.decoder_pos_embed_learned, std=self.embed_init_std)
 
+    def forward_features(self,
+                         ids: torch.Tensor,
+                         mask: Optional[torch.Tensor] = None,
+                         drop: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """The encoder: token embedding -> blocks -> final norm.
+
+        Args:
+            ids (Tensor): (B, L) int64 VQ ids.
+            mask (Tensor, optional): (B, L), nonzero = masked (replaced by the mask id). None
+                masks nothing.
+            drop (Tensor, optional): (B, L), nonzero = left out (see :meth:`forward`).
+
+        Returns:
+            Tensor: (B, 1 + L - dropped, D) features, the class slot first.
+        """
+        B, L = ids.shape
+        if L != self.num_tokens:
+            raise ValueError(f'{L} tokens per image, but the model was built for num_tokens='
+                             f'{self.num_tokens}; set num_tokens to the tokenizer grid size.')
+        if mask is not None:
+            ids = torch.where(mask.bool(), torch.full_like(ids, self.mask_token_label), ids)
+        seq = torch.cat([ids.new_full((B, 1), self.fake_class_label), ids], dim=1)  # (B, 1+L)
+        x = self.token_emb(seq)  # (B, 1+L, D)
+        if drop is not None:
+            keep = torch.cat([drop.new_zeros(B, 1), drop], dim=1) == 0  # (B, 1+L)
+            x = x[keep].view(B, -1, x.shape[-1])  # (B, 1+L-n_drop, D)
+        for blk in self.blocks:
+            x = blk(x)
+        return self.norm(x)
+
     def forward(self,
                 ids: torch.Tensor,
                 mask: torch.Tensor,
@@ -147,19 +177,9 @@ class MAGEViT(BaseModule):
             Tensor: (B, L, codebook_size) logits.
         """
         B, L = ids.shape
-        if L != self.num_tokens:
-            raise ValueError(f'{L} tokens per image, but the model was built for num_tokens='
-                             f'{self.num_tokens}; set num_tokens to the tokenizer grid size.')
-        seq = torch.where(mask.bool(), torch.full_like(ids, self.mask_token_label), ids)
-        seq = torch.cat([seq.new_full((B, 1), self.fake_class_label), seq], dim=1)  # (B, 1+L)
-        x = self.token_emb(seq)  # (B, 1+L, D)
+        x = self.decoder_embed(self.forward_features(ids, mask, drop))
         if drop is not None:
             keep = torch.cat([drop.new_zeros(B, 1), drop], dim=1) == 0  # (B, 1+L)
-            x = x[keep].view(B, -1, x.shape[-1])  # (B, 1+L-n_drop, D)
-        for blk in self.blocks:
-            x = blk(x)
-        x = self.decoder_embed(self.norm(x))
-        if drop is not None:
             # put the kept positions back in place; dropped ones are masked and padded below
             full = x.new_zeros(B, L + 1, x.shape[-1])
             x = full.masked_scatter(keep.unsqueeze(-1), x)

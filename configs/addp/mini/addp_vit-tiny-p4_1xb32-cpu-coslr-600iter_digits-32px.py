@@ -6,7 +6,7 @@
 _base_ = [
     './_base_/models/addp_vit-tiny-p4-c64-32px.py',
     './_base_/digits_32px.py',
-    './_base_/runtime_cpu.py',
+    '../from_scratch/_base_/cpu_runtime.py',
 ]
 
 max_iters = 600
@@ -23,4 +23,4 @@ param_scheduler = [
          end=max_iters),
 ]
 train_cfg = dict(max_iters=max_iters)
-default_hooks = dict(checkpoint=dict(interval=max_iters))
+default_hooks = dict(logger=dict(interval=50), checkpoint=dict(interval=max_iters))

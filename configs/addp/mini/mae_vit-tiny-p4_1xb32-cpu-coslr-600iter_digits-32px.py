@@ -5,7 +5,7 @@
 # iterations as addp_vit-tiny-p4_1xb32-cpu-coslr-600iter_digits-32px.py (19,200 images seen).
 _base_ = [
     './_base_/digits_32px.py',
-    './_base_/runtime_cpu.py',
+    '../from_scratch/_base_/cpu_runtime.py',
 ]
 
 max_iters = 600
@@ -51,4 +51,4 @@ param_scheduler = [
          end=max_iters),
 ]
 train_cfg = dict(max_iters=max_iters)
-default_hooks = dict(checkpoint=dict(interval=max_iters))
+default_hooks = dict(logger=dict(interval=50), checkpoint=dict(interval=max_iters))

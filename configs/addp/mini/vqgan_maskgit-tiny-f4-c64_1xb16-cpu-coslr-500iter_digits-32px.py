@@ -6,7 +6,7 @@
 _base_ = [
     './_base_/models/vqgan_tiny-f4-c64-32px.py',
     './_base_/digits_32px.py',
-    './_base_/runtime_cpu.py',
+    '../from_scratch/_base_/cpu_runtime.py',
 ]
 
 max_iters = 500
@@ -31,4 +31,4 @@ param_scheduler = [
          end=max_iters),
 ]
 train_cfg = dict(max_iters=max_iters)
-default_hooks = dict(checkpoint=dict(interval=max_iters))
+default_hooks = dict(logger=dict(interval=50), checkpoint=dict(interval=max_iters))

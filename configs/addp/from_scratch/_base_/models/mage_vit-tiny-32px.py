@@ -13,4 +13,6 @@ predictor = dict(
     vocab_size=258,
     fake_class_label=256,
     mask_token_label=257,
-    drop_rate=0.)
+    drop_rate=0.,
+    # width-aware init of the tied token embeddings: 0.02 * sqrt(768 / 128) (docs/method.md §3.9)
+    embed_init_std=0.049)

@@ -1,14 +1,8 @@
 # The token predictor of the mini paper: the tiny from-scratch MAGE (width 128, 4 + 2 blocks, no
-# dropout) on the 8x8 grid of the 64-code tokenizer: vocabulary = 64 codes + class slot + mask id.
-predictor = dict(
-    embed_dims=128,
-    depth=4,
-    num_heads=4,
-    decoder_depth=2,
-    decoder_num_heads=4,
-    codebook_size=64,
-    num_tokens=64,
-    vocab_size=66,
-    fake_class_label=64,
-    mask_token_label=65,
-    drop_rate=0.)
+# dropout, width-aware embedding init; from_scratch/_base_/models/mage_vit-tiny-32px.py) on the 8x8
+# grid of the 64-code tokenizer: vocabulary = 64 codes + class slot + mask id.
+_base_ = ['../../../from_scratch/_base_/models/mage_vit-tiny-32px.py']
+
+codes = 64
+predictor = dict(codebook_size=codes, vocab_size=codes + 2, fake_class_label=codes,
+                 mask_token_label=codes + 1)
