@@ -3,15 +3,17 @@
 #   make test      install, then run the test suite on the CPU
 #   make demo      install, then train the tiny ADDP stack on scikit-image photos and draw PNGs
 #   make mini-paper  install, then the paper's table in miniature on real digits (3 seeds)
+#   make mini-paper-curve  after mini-paper: seed 0's teacher curve (ADDP vs its predictor's budget)
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 PYTHON := .venv/bin/python
 now = date -u '+%Y-%m-%dT%H:%M:%SZ'
 
-.PHONY: install test demo mini-paper
+.PHONY: install test demo mini-paper mini-paper-curve
 
 MINI_PAPER_SEEDS ?= 0 1 2
 MINI_PAPER_DIR ?= work_dirs/mini_paper
+MINI_PAPER_CURVE ?= 1000 3000
 
 install:
 	@start=$$(date +%s); echo "[make] $$($(now)) install: start"; \
@@ -41,3 +43,11 @@ mini-paper: install
 	$(PYTHON) benchmarks/mini_paper.py --summarize $(foreach s,$(MINI_PAPER_SEEDS),$(MINI_PAPER_DIR)/seed$(s)) \
 	  | tee $(MINI_PAPER_DIR)/table.md; \
 	echo "[make] $$($(now)) mini-paper: done in $$(( $$(date +%s) - start )) s; figures in $(MINI_PAPER_DIR)/seed*/figures"
+
+mini-paper-curve: install
+	@start=$$(date +%s); \
+	echo "[make] $$($(now)) mini-paper-curve: seed 0, predictor budgets $(MINI_PAPER_CURVE) and the run's own"; \
+	$(PYTHON) benchmarks/mini_paper.py --seed 0 --threads 2 --out $(MINI_PAPER_DIR)/seed0 \
+	  --curve $(MINI_PAPER_CURVE) > $(MINI_PAPER_DIR)/curve.log 2>&1 \
+	  || { echo "[make] the curve failed: see the end of $(MINI_PAPER_DIR)/curve.log"; exit 1; }; \
+	echo "[make] $$($(now)) mini-paper-curve: done in $$(( $$(date +%s) - start )) s; $(MINI_PAPER_DIR)/seed0/figures/teacher_curve.png"

@@ -46,19 +46,20 @@ def init_patch_embed(conv: nn.Conv2d) -> None:
 
 
 def width_aware_embed_std(width: int, base_width: int = 768, base_std: float = .02) -> float:
-    """``base_std * sqrt(base_width / width)``: the token-embedding init of a narrow model.
+    """``base_std * base_width / width``: the token-embedding init of a narrow model.
 
     The MLM heads of MAGE and ADDP score a LayerNorm-ed feature h (norm about sqrt(D)) against the
     tied, detached token embeddings, so at initialisation the logits differ by at most about
     ``std * D``. At the official ``std = 0.02`` a ViT-B (D = 768) can put more than 0.999 on one
     of 64 codes, a width-128 model at most about 0.2 (tests/test_models/test_embed_init.py); the
-    embeddings do not grow (their only gradient passes a
-    LayerNorm that ignores their scale), so that cap loosens only as the head's LayerNorm gain
-    moves, by about lr per optimizer step (docs/method.md §3.9). This value gives a narrow model
-    the embedding norm of a ViT-B (``std * sqrt(D)`` is kept): the cap at width 128 rises to
-    about 0.94.
+    embeddings do not grow (their only gradient passes a LayerNorm that ignores their scale), so
+    that cap loosens only as the head's LayerNorm gain moves, by about lr per optimizer step
+    (docs/method.md §3.9). This value keeps ``std * D``, the logit range of a ViT-B, at every
+    width (0.12 at width 128). It measured better than ``0.02 * sqrt(768 / D)`` (the embedding
+    norm of a ViT-B), than not detaching the embeddings and than a learned logit scale
+    (benchmarks/mini_paper/README.md, "The confidence cap").
     """
-    return base_std * math.sqrt(base_width / width)
+    return base_std * base_width / width
 
 
 def init_quietly(model: nn.Module) -> None:

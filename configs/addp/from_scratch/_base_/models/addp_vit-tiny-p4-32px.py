@@ -12,7 +12,7 @@ dim = 128
 model = dict(
     backbone=dict(arch=dict(_delete_=True, embed_dims=dim, num_layers=4, num_heads=4),
                   img_size=32, patch_size=4, drop_rate=0.),
-    # embed_init_std: the width-aware init of the tied token embeddings, 0.02 * sqrt(768 / dim)
+    # embed_init_std: the width-aware init of the tied token embeddings, 0.02 * 768 / dim
     # (docs/method.md §3.9), as the token predictor's
     neck=dict(embed_dims=dim, decoder_depth=2, decoder_num_heads=4, num_tokens=64,
               vocab_size=256, drop_rate=0., embed_init_std=_base_.predictor.embed_init_std),

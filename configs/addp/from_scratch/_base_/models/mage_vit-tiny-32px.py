@@ -14,5 +14,6 @@ predictor = dict(
     fake_class_label=256,
     mask_token_label=257,
     drop_rate=0.,
-    # width-aware init of the tied token embeddings: 0.02 * sqrt(768 / 128) (docs/method.md §3.9)
-    embed_init_std=0.049)
+    # width-aware init of the tied token embeddings, 0.02 * 768 / 128: the logit range of a ViT-B
+    # (docs/method.md §3.9)
+    embed_init_std=0.12)
