@@ -29,6 +29,7 @@ from mmengine.config import Config
 from mmengine.logging import MMLogger
 
 from ..checkpoints import guess_layout, load_checkpoint_file
+from ..utils.errors import RefusedError
 from ..utils.provenance import differences
 from .weight_checks import missing_load_from_weights
 
@@ -224,7 +225,7 @@ def check_resume_settings(cfg_now, checkpoint: dict, path: Optional[str],
         allowed_missing (Sequence[str]): Regexes of weights ``load_from`` may leave out.
 
     Raises:
-        RuntimeError: Leading with ``model.type`` when the checkpoint is of another model, then
+        RefusedError: Leading with ``model.type`` when the checkpoint is of another model, then
             the differing settings and the commands that start this run instead.
     """
     logger = MMLogger.get_current_instance()
@@ -261,4 +262,4 @@ def check_resume_settings(cfg_now, checkpoint: dict, path: Optional[str],
             ways.append(f'The file looks like {layout.name}: {layout.advice}')
     ways.append('(Changing train_cfg, e.g. a larger max_iters / max_epochs to extend the run, '
                 'is allowed.)')
-    raise RuntimeError(head + '\n  ' + '\n  '.join(shown) + '\n' + ' '.join(ways))
+    raise RefusedError(head + '\n  ' + '\n  '.join(shown) + '\n' + ' '.join(ways))

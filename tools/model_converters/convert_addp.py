@@ -54,7 +54,7 @@ from addp_mm.checkpoints.convert import (TARGETS, convert_for_target,  # noqa: E
                                          convert_official_addp)
 from addp_mm.checkpoints.model_check import (backbone_input, check_config,  # noqa: E402
                                              load_config)
-from addp_mm.utils.errors import run_main  # noqa: E402
+from addp_mm.utils.errors import add_debug_argument, run_main  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -92,6 +92,7 @@ def parse_args(argv=None):
     parser.add_argument('--cfg-options', nargs='+', default=None, metavar='KEY=VALUE',
                         help='override settings of the --check config, as in tools/train.py')
     parser.add_argument('--overwrite', action='store_true', help='replace an existing output')
+    add_debug_argument(parser)
     args = parser.parse_args(argv)
     if args.backbone_only:
         if args.to not in (None, 'mmpretrain'):
