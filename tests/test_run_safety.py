@@ -1,7 +1,7 @@
 """Rough edges that used to fail late, obscurely or not at all (issue 12): --cfg-options checks,
 the generation overrides of tools/test.py, imports without network, a text file as checkpoint, an
 empty image in a pipeline. (The converter's directory output and wall time are tested in
-tests/test_models/test_converter_targets.py.)"""
+tests/test_tools/test_model_converters/test_convert_addp_targets.py.)"""
 import importlib.util
 import os
 import subprocess

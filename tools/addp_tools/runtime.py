@@ -28,7 +28,8 @@ from addp_mm.utils.errors import ConfigError
 _AMP_ONLY_KEYS = ('loss_scale', 'dtype', 'use_fsdp')
 _LOADER_FIELDS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 # Registry names of what the tools add to configs, taken from the classes themselves so that the
-# dependency is an import (visible to tests/test_tools.py's layering check), not a string.
+# dependency is an import (visible to the layering check of
+# tests/test_tools/test_train_and_test.py), not a string.
 _PLAIN, _AMP, _AUTOCAST = OptimWrapper.__name__, AmpOptimWrapper.__name__, \
     AutocastOptimWrapper.__name__
 

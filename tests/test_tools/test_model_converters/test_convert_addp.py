@@ -12,8 +12,8 @@ from mmpretrain.models import VisionTransformer
 
 from addp_mm.checkpoints.loading import load_checkpoint_file
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TOOL = osp.join(REPO, 'tools', 'model_converters', 'convert_addp.py')
+from ...conftest import REPO_ROOT as REPO
+from ...converter_cli import TOOL
 
 
 _spec = importlib.util.spec_from_file_location('convert_addp', TOOL)
@@ -41,10 +41,10 @@ def test_cli_entry_point(tmp_path):
     One folder is enough here (a subprocess start costs ~10 s on the CI machine): the command
     line runs the same ``main`` as the in-process tests below, which convert every fixture
     folder."""
-    from ..conftest import reference_dirs
+    from ...conftest import reference_dirs
     source = osp.join(reference_dirs()[0], 'addp.pth')
     if not osp.isfile(source):
-        from ..conftest import _missing_fixture
+        from ...conftest import _missing_fixture
         _missing_fixture(osp.dirname(source))
     res = subprocess.run([sys.executable, TOOL, source, tmp_path / 'o.pth',
                           '--backbone-only'], capture_output=True, text=True, cwd=REPO)

@@ -10,7 +10,7 @@ from PIL import Image
 
 from addp_mm.generation.sampling import image_seeds
 
-from .helpers import REPO_ROOT, TOY_CONFIG
+from ..test_generation.helpers import REPO_ROOT, TOY_CONFIG
 
 
 @pytest.fixture(scope='module')

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from .helpers import REPO_ROOT as ROOT
-from .helpers import TOY_CONFIG
+from ..test_generation.helpers import REPO_ROOT as ROOT
+from ..test_generation.helpers import TOY_CONFIG
 
 
 @pytest.fixture(scope='module')

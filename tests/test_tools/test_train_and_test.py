@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # addp_tools: the tool-only package beside tools/train.py and tools/test.py
 sys.path.insert(0, str(ROOT / 'tools'))
 
