@@ -137,7 +137,7 @@ class FaultToleranceHook(Hook):
       dropout as an uninterrupted one.
     * **Safe auto-resume.** Before an auto-resume (``resume=True`` without ``load_from``) the
       checkpoint named by ``last_checkpoint`` is checked; if it is missing or incomplete the newest
-      complete one is used (:func:`addp_mm.engine.fileio.find_resumable_checkpoint`).
+      complete one is used (:func:`addp_mm.engine.resume_checks.find_resumable_checkpoint`).
 
     Checkpoint files themselves are written atomically by ``import addp_mm`` (see
     :mod:`addp_mm.engine.fileio`).
