@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from ..utils.errors import CheckpointMismatchError, ConfigError
+from ..utils.grid import grid_side
 from .layouts import is_official_addp  # noqa: F401  (part of this module's interface)
 from .weights import StateDict, rename_official_blocks, timm_to_mmpretrain_block_key
 
@@ -153,18 +154,6 @@ def mmpretrain_to_timm_key(key: str) -> str:
         if n:
             return new
     return key
-
-
-def grid_side(num_positions: int) -> int:
-    """Side ``s`` of a square grid of ``num_positions = s * s`` positions.
-
-    Raises:
-        ValueError: When ``num_positions`` is not a square number.
-    """
-    side = int(round(num_positions**0.5))
-    if side * side != num_positions:
-        raise ValueError(f'{num_positions} positions do not form a square grid')
-    return side
 
 
 def backbone_geometry(bb: StateDict) -> Dict[str, int]:

@@ -19,9 +19,9 @@ from mmengine.config import Config
 from mmengine.logging import MMLogger
 from PIL import Image
 
-from ..models.utils.grid import grid_side
 from ..models.utils.init import init_quietly
 from ..utils.errors import ConfigError, MissingPathError
+from ..utils.grid import grid_side
 from .generator import ADDPGenerator  # noqa: F401  (registers the model)
 from .sampling import image_seeds, pixel_mask_to_tokens
 

@@ -74,8 +74,10 @@ def test_unknown_and_empty():
 def test_one_official_layout_test_and_one_grid_side():
     from addp_mm.checkpoints import convert, layouts
     from addp_mm.generation import generator
+    from addp_mm.utils import grid
     assert convert.is_official_addp is layouts.is_official_addp
     assert generator.is_official_addp is layouts.is_official_addp
+    assert convert.grid_side is grid.grid_side  # tested in tests/test_utils/test_grid.py
     assert convert.grid_side(256) == 16 and convert.grid_side(1) == 1
     with pytest.raises(ValueError, match='not form a square grid'):
         convert.grid_side(17)
