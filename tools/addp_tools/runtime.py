@@ -122,8 +122,9 @@ def add_fault_tolerance_hook(cfg) -> bool:
 
     It makes a SIGTERM (Slurm preemption or time limit, torchrun shutdown) or a Ctrl-C (SIGINT)
     save a checkpoint of the current iteration before the process exits (status 143 / 130), and a
-    resumed run continue with the same data order; configs of every scope get it this way (mmengine's root HOOKS registry, which every
-    library's registry falls back to, holds it once ``addp_mm`` is imported).
+    resumed run continue with the same data order; configs of every scope get it this way
+    (mmengine's root HOOKS registry, which every library's registry falls back to, holds it once
+    ``addp_mm`` is imported).
 
     Args:
         cfg (Config): The config (edited in place).

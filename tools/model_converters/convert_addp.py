@@ -6,15 +6,16 @@ Targets (``--to``):
 * ``addp_mm`` (default): the whole pre-training model, for addp_mm's ``ADDP``;
 * ``mmpretrain`` (= ``--backbone-only``): ``backbone.*`` keys for mmpretrain's
   ``VisionTransformer``, loaded with ``init_cfg=dict(type='Pretrained', checkpoint=DST,
-  prefix='backbone.')`` (mmpretrain, and mmdet/mmseg configs that use ``mmpretrain.VisionTransformer``);
+  prefix='backbone.')`` (mmpretrain, and mmdet/mmseg configs that use
+  ``mmpretrain.VisionTransformer``);
 * ``mmseg-mae``: keys of mmseg's own ``MAE``/``BEiT`` backbone without a prefix, for the stock
   ``mmseg::mae/mae-base_upernet_8xb2-amp-160k_ade20k-512x512.py`` with ``model.pretrained=DST``;
 * ``timm``: ``{'model': ...}`` with timm ``VisionTransformer`` names;
 * ``vitdet``: the timm names without ``cls_token``, for mmdet's ``projects/ViTDet`` ``ViT``.
 
 The input may be a raw state dict, ``{'state_dict': ...}``, ``{'model': ...}`` (with MAE-style
-``'args'``, ``'optimizer'``, ... beside it), a Lightning checkpoint or a ``.safetensors`` file. It is
-loaded without running code; objects other than tensors and containers are ignored and listed.
+``'args'``, ``'optimizer'``, ... beside it), a Lightning checkpoint or a ``.safetensors`` file. It
+is loaded without running code; objects other than tensors and containers are ignored and listed.
 
 Examples::
 
@@ -208,8 +209,9 @@ def main(argv=None, t_start=None) -> int:
 
     dst = osp.abspath(args.dst)
     if osp.isdir(dst):
+        example = osp.join(args.dst, f'{osp.splitext(osp.basename(src))[0]}_{args.to}.pth')
         sys.exit(f'error: the output {args.dst!r} is a directory; give a file path, e.g. '
-                 f'{osp.join(args.dst, osp.splitext(osp.basename(src))[0] + "_" + args.to + ".pth")}')
+                 f'{example}')
     if osp.exists(dst) and osp.samefile(src, dst):
         sys.exit('error: the output path is the input file; choose another output path.')
     if osp.exists(dst) and not args.overwrite:
