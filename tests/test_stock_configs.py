@@ -29,7 +29,7 @@ from addp_mm.checkpoints.model_check import (build_with_weights, check_config, c
                                              point_config_at)
 
 from .conftest import REPO_ROOT
-from .converter_cli import _run_converter
+from .tool_runs import _run_converter
 
 BENCH = osp.join(REPO_ROOT, 'configs', 'addp', 'benchmarks')
 

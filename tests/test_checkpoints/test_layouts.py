@@ -11,7 +11,7 @@ from addp_mm.checkpoints import guess_layout, is_official_addp, load_checkpoint_
 from addp_mm.checkpoints.convert import convert_official_addp
 from addp_mm.checkpoints.weights import extract_state_dict
 
-from ..converter_cli import _run_converter as run_converter
+from ..tool_runs import _run_converter as run_converter
 
 REAL_PICKLES = sorted(glob.glob(osp.join(osp.dirname(osp.abspath(__file__)), 'real_pickles',
                                          '*.ckpt')))

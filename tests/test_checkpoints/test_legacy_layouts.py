@@ -21,7 +21,7 @@ from addp_mm.checkpoints.loading import LegacyObject, legacy_objects, load_check
 from addp_mm.checkpoints.weights import extract_state_dict
 
 from ..conftest import reference_model_cfg
-from ..converter_cli import _run_converter
+from ..tool_runs import _run_converter
 from .legacy_layouts import FOREIGN_CLASSES, LAYOUTS, mae_args, save_layout
 
 

@@ -2,7 +2,6 @@
 predictable mistake ends in ``error: <sentence>`` and exit status 2, ``--debug`` /
 ``ADDP_MM_DEBUG=1`` for the traceback. (run_main and the messages themselves:
 tests/test_utils/test_errors.py.)"""
-import importlib.util
 import os
 import subprocess
 import sys
@@ -12,6 +11,8 @@ import pytest
 
 from addp_mm.utils import errors
 from addp_mm.utils.errors import EXIT_USER_ERROR, run_main
+
+from ..tool_runs import load_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,10 +32,7 @@ TOOLS = {'train': 'tools/train.py', 'test': 'tools/test.py', 'generate': 'tools/
 
 
 def _load(tool):
-    spec = importlib.util.spec_from_file_location(f'addp_cli_{tool}', ROOT / TOOLS[tool])
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool(TOOLS[tool])
 
 
 @pytest.fixture(scope='module')

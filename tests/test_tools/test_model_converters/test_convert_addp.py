@@ -1,5 +1,4 @@
 """tools/model_converters/convert_addp.py on the official-format fixture."""
-import importlib.util
 import os
 import os.path as osp
 import subprocess
@@ -13,12 +12,10 @@ from mmpretrain.models import VisionTransformer
 from addp_mm.checkpoints.loading import load_checkpoint_file
 
 from ...conftest import REPO_ROOT as REPO
-from ...converter_cli import TOOL
+from ...tool_runs import TOOL, load_tool
 
 
-_spec = importlib.util.spec_from_file_location('convert_addp', TOOL)
-convert_addp = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(convert_addp)
+convert_addp = load_tool(TOOL)
 
 
 def run(*args):
