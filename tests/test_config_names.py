@@ -25,7 +25,8 @@ CONFIG_ROOT = osp.join(REPO_ROOT, 'configs')
 PRETRAIN_ALGORITHMS = ('addp', 'mage', 'mae', 'vqgan')
 DOWNSTREAM_ALGORITHMS = ('cls', 'vitdet-mask-rcnn', 'upernet')
 SIZES = ('toy', 'tiny', 'base', 'large')
-TRICKS = ('cpu', 'tokenbank', 'amp', 'linear', 'lsj', 'lpips', 'gan', 'coslr')  # the order names use
+# in the order names use
+TRICKS = ('cpu', 'tokenbank', 'amp', 'linear', 'lsj', 'lpips', 'gan', 'coslr')
 MASK_SCHEDULES = ('cosine', 'linear')
 DATASETS = ('in1k', 'coco', 'ade20k', 'imagefolder', 'digits')
 

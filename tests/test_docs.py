@@ -184,6 +184,15 @@ def test_every_file_of_the_method_code_map_exists(repo_files):
     assert not missing, f'docs/method.md §1.3 names files that do not exist: {missing}'
 
 
+def test_every_path_of_the_tests_map_exists(repo_files):
+    """tests/README.md maps the test folders to the package: every path it names exists."""
+    text = repo_files[osp.join('tests', 'README.md')]
+    paths = re.findall(r'`((?:addp_mm|tools|configs|benchmarks|tests)/[^`\s*]+)`', text)
+    assert len(paths) > 20 and 'tests/test_tools/' in paths
+    missing = [p for p in paths if not osp.exists(osp.join(REPO_ROOT, p))]
+    assert not missing, f'tests/README.md names paths that do not exist: {missing}'
+
+
 def test_the_training_step_names_existing_files():
     """ADDP.loss and the network name the file of every part they call (addp_mm/models/...)."""
     from addp_mm.models.algorithms import ADDP

@@ -1,7 +1,6 @@
 """Logs a person can read, and that say when something is off (issue 12): no warning per frozen
 parameter, no ~1000 init lines for random generation weights, a loud warning for a frozen module
 with random weights, and no checkpoint path in the config dump that the model does not load."""
-import importlib.util
 import logging
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,6 +9,8 @@ from mmengine.config import Config
 from mmengine.logging import MMLogger
 
 import addp_mm  # noqa: F401
+
+from .tool_runs import load_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 TOY = str(ROOT / 'configs/addp/addp_vit-toy-p16_1xb8-cpu-coslr-50iter_imagefolder-64px.py')
@@ -74,9 +75,7 @@ def test_random_generation_weights_do_not_flood_the_log():
 
 
 def test_config_dump_shows_no_unused_checkpoint():
-    spec = importlib.util.spec_from_file_location('addp_train_tool_logs', ROOT / 'tools/train.py')
-    train = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train)
+    train = load_tool('tools/train.py')
     cfg = train.merge_args(Config.fromfile(TOY), train.parse_args([TOY]))
     assert 'vqgan_jax_strongaug.ckpt' not in cfg.pretty_text
     assert 'mage-vitb-1600.pth' not in cfg.pretty_text

@@ -1,6 +1,5 @@
 """The README's quick-start training command trains against the tokenizer and token predictor that
 `make demo` writes, not against a random frozen VQGAN / predictor (issue 12)."""
-import importlib.util
 import os.path as osp
 import re
 import shlex
@@ -14,6 +13,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / 'tools'))
 from addp_demo.pipeline import CONFIGS, SIZES  # noqa: E402
 from addp_mm.engine.stages import final_checkpoint  # noqa: E402
+
+from .tool_runs import load_tool  # noqa: E402
 
 CONFIG_DIR = ROOT / 'configs' / 'addp' / 'from_scratch'
 
@@ -31,9 +32,7 @@ def _quickstart_train_command():
 
 def test_quickstart_uses_the_frozen_modules_make_demo_trains():
     argv = _quickstart_train_command()
-    spec = importlib.util.spec_from_file_location('addp_train_tool_qs', ROOT / 'tools/train.py')
-    train = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train)
+    train = load_tool('tools/train.py')
     args = train.parse_args(argv)
     cfg = train.merge_args(Config.fromfile(str(ROOT / args.config)), args)
     gen = cfg.model.target_generator

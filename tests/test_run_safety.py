@@ -1,8 +1,7 @@
 """Rough edges that used to fail late, obscurely or not at all (issue 12): --cfg-options checks,
 the generation overrides of tools/test.py, imports without network, a text file as checkpoint, an
 empty image in a pipeline. (The converter's directory output and wall time are tested in
-tests/test_models/test_converter_targets.py.)"""
-import importlib.util
+tests/test_tools/test_model_converters/test_convert_addp_targets.py.)"""
 import os
 import subprocess
 import sys
@@ -17,17 +16,15 @@ sys.path.insert(0, str(ROOT / 'tools'))
 from addp_tools.options import check_cfg_options  # noqa: E402
 
 from addp_mm.utils.errors import ConfigError  # noqa: E402
+
+from .tool_runs import load_tool  # noqa: E402
 TOY = str(ROOT / 'configs/addp/addp_vit-toy-p16_1xb8-cpu-coslr-50iter_imagefolder-64px.py')
 TOY_GEN = str(ROOT / 'configs/addp/generation'
               / 'addp_vit-toy-p16_1xb4-cpu-8steps-cosine_imagefolder-64px.py')
 
 
 def _tool(name):
-    spec = importlib.util.spec_from_file_location(f'addp_{name}_tool',
-                                                  ROOT / 'tools' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool(f'tools/{name}.py')
 
 
 def test_cfg_options_of_the_wrong_type_stop_with_the_key_named():

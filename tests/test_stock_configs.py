@@ -5,9 +5,9 @@ For each stock config the downstream READMEs show the lines a user changes, in a
 These tests read those blocks from the READMEs, so what is tested is exactly what is documented:
 the config is loaded from ``<pkg>/.mim/configs`` through its ``_base_ = 'pkg::...'``, the
 README's lines are applied, the model is built with the converted fixture release through
-``convert_addp.py --check``'s machinery (the config's own ``init_cfg`` / ``pretrained``), every tensor
-of the file must reach the backbone bit-equal (only a resized ``pos_embed`` may differ), and one
-training loss runs on a small input.
+``convert_addp.py --check``'s machinery (the config's own ``init_cfg`` / ``pretrained``), every
+tensor of the file must reach the backbone bit-equal (only a resized ``pos_embed`` may differ), and
+one training loss runs on a small input.
 
 Test-only changes on top of the README lines, so that the models are small: the backbone width,
 depth and heads are the fixture's (the README configs are ViT-B), the heads that read the
@@ -29,7 +29,7 @@ from addp_mm.checkpoints.model_check import (build_with_weights, check_config, c
                                              point_config_at)
 
 from .conftest import REPO_ROOT
-from .test_legacy_checkpoints import _run_converter
+from .tool_runs import _run_converter
 
 BENCH = osp.join(REPO_ROOT, 'configs', 'addp', 'benchmarks')
 
@@ -126,7 +126,8 @@ def test_mmpretrain_mae_finetune(reference, tmp_path):
 
 
 def test_mmpretrain_224_resizes_pos_embed_and_says_so(reference, tmp_path):
-    """The stock img_size=224 with ADDP weights: pos_embed is resized at load (the README's note)."""
+    """The stock img_size=224 with ADDP weights: pos_embed is resized at load (the README's
+    note)."""
     ckpt, _ = _convert(reference, tmp_path, 'mmpretrain')
     cfg = _mmpretrain_tiny(readme_config(tmp_path, 'classification', 'mmpretrain-mae-vit-b', ckpt),
                            reference)

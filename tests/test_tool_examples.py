@@ -3,7 +3,6 @@ joined as bash joins its continuation lines, split as bash splits it, and given 
 argument parser; the configs it names exist, and tools/train.py / tools/test.py accept its
 ``--cfg-options`` (no refused variable, no unknown key)."""
 import contextlib
-import importlib.util
 import io
 import re
 import shlex
@@ -12,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from mmengine.config import Config
+
+from .tool_runs import load_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS = {'tools/train.py': 'train', 'tools/test.py': 'test', 'tools/generate.py': 'generate',
@@ -28,11 +29,7 @@ _COMMAND = re.compile(r'^(\w+=\S+\s+)*([\w./-]*python[\d.]*|bash|torchrun|tools/
 
 
 def _load(tool):
-    path = ROOT / next(p for p, t in TOOLS.items() if t == tool)
-    spec = importlib.util.spec_from_file_location(f'addp_examples_{tool}', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool(next(p for p, t in TOOLS.items() if t == tool))
 
 
 def _commands(text):

@@ -62,6 +62,7 @@ from addp_mm.generation.sampling import image_seeds, pixel_mask_to_tokens  # noq
 from addp_mm.utils.errors import (ConfigError, RefusedError, add_debug_argument,  # noqa: E402
                                   run_main)
 from addp_mm.utils.figures import save_grid  # noqa: E402
+from addp_mm.utils.grid import grid_side  # noqa: E402
 from addp_mm.utils.provenance import (canonical_sha256, differences, file_sha256,  # noqa: E402
                                       write_json_atomic)
 from addp_tools.preflight import check_file, check_image, check_writable_dir  # noqa: E402
@@ -180,7 +181,7 @@ def conditioning(args, model):
 
 
 def _conditioning(args, model):
-    size, grid = model.image_size, int(round(model.num_tokens**0.5))
+    size, grid = model.image_size, grid_side(model.num_tokens)
     if args.inpaint:
         image = load_image(args.inpaint, size)
         pixel_mask = load_mask(args.mask, size, image_path=args.inpaint)

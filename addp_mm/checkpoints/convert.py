@@ -27,6 +27,8 @@ from typing import Dict, List, Optional, Tuple
 import torch
 import torch.nn.functional as F
 
+from ..utils.errors import CheckpointMismatchError, ConfigError
+from ..utils.grid import grid_side
 from .layouts import is_official_addp  # noqa: F401  (part of this module's interface)
 from .weights import StateDict, rename_official_blocks, timm_to_mmpretrain_block_key
 
@@ -37,6 +39,9 @@ PREDICTOR_UNUSED = ('patch_embed.proj.weight', 'patch_embed.proj.bias', 'pos_emb
                     'token_emb.position_ids')
 _NECK_KEYS = ('decoder_embed.', 'mask_token', 'decoder_pos_embed_learned', 'decoder_pos_mask_embed',
               'decoder_pos_token_embed', 'decoder_norm.', 'token_emb.')
+#: The refusal for a file without ``backbone.*`` weights.
+NO_BACKBONE = ('no backbone weights found: expected an ADDP pre-training checkpoint with '
+               '"backbone.*" keys or an official ADDP release file.')
 # official encoder name -> ours (inside the backbone)
 _BACKBONE_RENAMES = (('patch_embed.proj.', 'patch_embed.projection.'),
                      ('tokenizer_norm.', 'pre_norm.'),
@@ -109,8 +114,7 @@ def to_backbone_state_dict(sd: StateDict, keep_norms: bool = False) -> StateDict
             continue
         out[k] = v
     if 'backbone.pos_embed' not in out:
-        raise KeyError('no backbone weights found: expected an ADDP pre-training checkpoint with '
-                       '"backbone.*" keys or an official ADDP release file.')
+        raise CheckpointMismatchError(NO_BACKBONE)
     return out
 
 
@@ -152,18 +156,6 @@ def mmpretrain_to_timm_key(key: str) -> str:
     return key
 
 
-def grid_side(num_positions: int) -> int:
-    """Side ``s`` of a square grid of ``num_positions = s * s`` positions.
-
-    Raises:
-        ValueError: When ``num_positions`` is not a square number.
-    """
-    side = int(round(num_positions**0.5))
-    if side * side != num_positions:
-        raise ValueError(f'{num_positions} positions do not form a square grid')
-    return side
-
-
 def backbone_geometry(bb: StateDict) -> Dict[str, int]:
     """Embedding width, depth, patch size and pre-training grid side of a backbone state dict
     (mmpretrain names, no prefix)."""
@@ -203,11 +195,11 @@ def patch_grid(sd: StateDict, img_size: int, prefix: str = 'backbone.') -> Tuple
     ``{prefix}patch_embed.projection.weight`` and ``{prefix}pos_embed``.
 
     Raises:
-        ValueError: When ``img_size`` is not a multiple of the patch size.
+        ConfigError: When ``img_size`` is not a multiple of the patch size (a ``ValueError``).
     """
     p = sd[f'{prefix}patch_embed.projection.weight'].shape[-1]
     if img_size % p:
-        raise ValueError(f'--img-size {img_size} is not a multiple of the patch size {p}')
+        raise ConfigError(f'--img-size {img_size} is not a multiple of the patch size {p}')
     return p, grid_side(sd[f'{prefix}pos_embed'].shape[1] - 1), img_size // p
 
 
@@ -226,7 +218,7 @@ def resize_position_tables(sd: StateDict, img_size: int) -> Tuple[StateDict, str
         tuple: (the state dict with resized tables, a note saying what was done).
 
     Raises:
-        ValueError: When ``img_size`` is not a multiple of the patch size, or when another
+        ConfigError: When ``img_size`` is not a multiple of the patch size, or when another
             tensor of the file follows the grid's length (a table this function does not know,
             so the result would not load).
     """
@@ -235,10 +227,10 @@ def resize_position_tables(sd: StateDict, img_size: int) -> Tuple[StateDict, str
     unknown = sorted(k for k, v in sd.items() if k not in ADDP_POSITION_TABLES
                      and v.dim() in (2, 3) and v.shape[-2] == n_old)
     if unknown:
-        raise ValueError(f'--img-size cannot resize {unknown}: their length follows the '
-                         f'{old}x{old} token grid, but they are not position tables addp_mm '
-                         'knows; convert without --img-size and train at the '
-                         f'file\'s {old * p} px.')
+        raise ConfigError(f'--img-size cannot resize {unknown}: their length follows the '
+                          f'{old}x{old} token grid, but they are not position tables addp_mm '
+                          'knows; convert without --img-size and train at the '
+                          f'file\'s {old * p} px.')
     if old == new:
         return sd, f'the position tables already fit --img-size {img_size} ({new}x{new}); unchanged'
     out = dict(sd)
@@ -278,12 +270,13 @@ def convert_for_target(full: StateDict, target: str, keep_norms: bool = False,
         resized, one line each.
     """
     if target not in TARGETS:
-        raise ValueError(f'unknown target {target!r}; choose one of {sorted(TARGETS)}')
+        raise ConfigError(f'unknown target {target!r}; choose one of {sorted(TARGETS)}')
     notes: List[str] = []
     if target == 'addp_mm':
         if not any(k.startswith('neck.') for k in full):
-            raise ValueError('--to addp_mm needs the whole pre-training model (an official release '
-                             "file or an addp_mm ADDP checkpoint); this file only has the encoder.")
+            raise ConfigError('--to addp_mm needs the whole pre-training model (an official '
+                              'release file or an addp_mm ADDP checkpoint); this file only has '
+                              'the encoder.')
         sd = dict(full)
         if img_size is not None:
             sd, note = resize_position_tables(sd, img_size)
@@ -292,8 +285,7 @@ def convert_for_target(full: StateDict, target: str, keep_norms: bool = False,
 
     bb = {k[len('backbone.'):]: v for k, v in full.items() if k.startswith('backbone.')}
     if 'pos_embed' not in bb:
-        raise KeyError('no backbone weights found: expected an ADDP pre-training checkpoint with '
-                       '"backbone.*" keys or an official ADDP release file.')
+        raise CheckpointMismatchError(NO_BACKBONE)
     geo = backbone_geometry(bb)
     others = sorted({k.split('.')[0] for k in full if not k.startswith('backbone.')})
     if others:
@@ -352,14 +344,14 @@ def _add_mmseg_mae_tables(bb: StateDict, geo: Dict[str, int], num_heads: Optiona
     D, L, p = geo['embed_dims'], geo['num_layers'], geo['patch_size']
     if num_heads is None:
         if D % 64:
-            raise ValueError(f'embed_dims {D} is not a multiple of 64: pass --num-heads (the '
-                             'relative position tables of mmseg MAE have one column per head)')
+            raise ConfigError(f'embed_dims {D} is not a multiple of 64: pass --num-heads (the '
+                              'relative position tables of mmseg MAE have one column per head)')
         num_heads = D // 64
     if D % num_heads:
-        raise ValueError(f'--num-heads {num_heads} does not divide embed_dims {D}')
+        raise ConfigError(f'--num-heads {num_heads} does not divide embed_dims {D}')
     bad = [t for t in table_size if t % p]
     if bad:
-        raise ValueError(f'the input size {table_size} is not a multiple of the patch size {p}')
+        raise ConfigError(f'the input size {table_size} is not a multiple of the patch size {p}')
     # mmseg resizes a table of another size with scipy's interp2d (gone since SciPy 1.14), so the
     # tables are written at the consumer's size.
     shape = mmseg_mae_table_shape(table_size, p, num_heads)

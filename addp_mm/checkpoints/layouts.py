@@ -40,6 +40,9 @@ CONVERT_HINT = (f'For ADDP weights make the file with {CONVERTER} SRC DST --back
 PREDICTOR_FIELD = 'model.target_generator.predictor.checkpoint'
 TOKENIZER_FIELDS = ('model.target_generator.vqgan.checkpoint (ADDP) or '
                     'model.target_generator.checkpoint (MAGE)')
+# What to do with a MAGE file (a release or an addp_mm stage checkpoint) given for a backbone.
+_PREDICTOR_ADVICE = ('it is the frozen token predictor of ADDP, not a ViT backbone, and needs no '
+                     f'conversion: give it to an ADDP pre-training config as {PREDICTOR_FIELD}.')
 # Prefixes under which a VQGAN's own keys (encoder.conv_in.weight, ...) sit in the files above.
 _VQGAN_PREFIXES = ('', 'vqgan.', 'target_generator.', 'target_generator.vqgan.')
 
@@ -117,15 +120,13 @@ def guess_layout(checkpoint: Any) -> Layout:
             'mage-official',
             'a MAGE token predictor release (mage-vit*.pth, keys token_emb.*, blocks.*, '
             'decoder_blocks.*, vqgan.*)',
-            'it is the frozen token predictor of ADDP, not a ViT backbone, and needs no '
-            f'conversion: give it to an ADDP pre-training config as {PREDICTOR_FIELD}.')
+            _PREDICTOR_ADVICE)
     if 'backbone.token_emb.word_embeddings.weight' in keys:
         return Layout(
             'mage',
             'an addp_mm MAGE checkpoint (a token predictor: backbone.token_emb.*, '
             'backbone.blocks.*; its frozen tokenizer under target_generator.*)',
-            'it is the frozen token predictor of ADDP, not a ViT backbone, and needs no '
-            f'conversion: give it to an ADDP pre-training config as {PREDICTOR_FIELD}.')
+            _PREDICTOR_ADVICE)
     if _has(keys, 'backbone.') and (_has(keys, 'neck.') or _has(keys, 'target_generator.')):
         return Layout(
             'addp_mm',

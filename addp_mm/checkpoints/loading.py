@@ -58,6 +58,8 @@ from mmengine.logging.history_buffer import HistoryBuffer
 from safetensors.torch import load_file as load_safetensors_file
 from torch._weights_only_unpickler import _get_allowed_globals
 
+from ..utils.errors import ConfigError, MissingPathError
+
 _EXTRA_ALLOWED: Optional[Dict[str, Any]] = None
 _SAFETENSORS_SUFFIXES = ('.safetensors', )
 # Types that load as themselves, as values (omegaconf's ``object_type=dict``) or as calls with plain
@@ -343,15 +345,17 @@ def load_checkpoint_file(filename: Union[str, os.PathLike],
         The unpickled object (usually a dict); a state dict for ``.safetensors``.
 
     Raises:
-        FileNotFoundError: With the path, when the file does not exist.
-        ValueError: When the file is not a PyTorch checkpoint at all (text, empty, ...).
+        MissingPathError: With the path, when the file does not exist (a
+            ``FileNotFoundError``).
+        ConfigError: When the file is not a PyTorch checkpoint at all (text, empty, ...; a
+            ``ValueError``).
         pickle.UnpicklingError: When the file would call code while loading.
     """
     filename = os.fspath(filename)
     if not osp.isfile(filename):
-        raise FileNotFoundError(f'checkpoint file not found: {filename!r}. Check the path (this '
-                                'package never downloads weights; see configs/addp/README.md for '
-                                'how to obtain and convert them).')
+        raise MissingPathError(f'checkpoint file not found: {filename!r}. Check the path (this '
+                               'package never downloads weights; see configs/addp/README.md for '
+                               'how to obtain and convert them).')
     if _is_safetensors(filename):
         return _load_safetensors(filename, map_location)
     _check_torch_file(filename)
@@ -379,9 +383,9 @@ def _check_torch_file(filename: str) -> None:
     if head[:4] == b'PK\x03\x04' or head[:1] == b'\x80':
         return
     what = 'an empty file' if not head else f'a file starting with {head!r}'
-    raise ValueError(f'{filename!r} is not a PyTorch checkpoint ({what}; torch.save writes a zip '
-                     'archive or a pickle). Check the path: it should be a .pth/.ckpt file '
-                     'written by torch.save (or a .safetensors file).')
+    raise ConfigError(f'{filename!r} is not a PyTorch checkpoint ({what}; torch.save writes a zip '
+                      'archive or a pickle). Check the path: it should be a .pth/.ckpt file '
+                      'written by torch.save (or a .safetensors file).')
 
 
 def legacy_objects(obj: Any, path: str = '') -> List[Tuple[str, str]]:

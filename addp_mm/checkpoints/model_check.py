@@ -45,7 +45,7 @@ from mmengine.registry import MODELS, DefaultScope
 from mmengine.runner.checkpoint import load_checkpoint
 from safetensors.torch import save_file
 
-from .convert import grid_side
+from ..utils.grid import grid_side
 from .loading import LegacyObject, load_checkpoint_file
 from .weights import extract_state_dict
 

@@ -10,6 +10,7 @@ import torch
 import torch.nn as nn
 from mmengine.logging import MMLogger
 
+from ..utils.errors import CheckpointMismatchError, ConfigError
 from .loading import LegacyObject, load_checkpoint_file
 
 StateDict = Dict[str, torch.Tensor]
@@ -59,7 +60,7 @@ def extract_state_dict(ckpt: object, filename: str = '<checkpoint>') -> StateDic
     if isinstance(ckpt, dict):
         for key in ('state_dict', 'model'):
             if key in ckpt and isinstance(ckpt[key], LegacyObject):
-                raise ValueError(
+                raise ConfigError(
                     f"{filename}: '{key}' is a whole pickled {ckpt[key].legacy_class} object, "
                     'not a state dict; addp_mm does not rebuild objects from files (that would '
                     'run code from it). Load it in its own code base and save '
@@ -68,8 +69,8 @@ def extract_state_dict(ckpt: object, filename: str = '<checkpoint>') -> StateDic
                 ckpt = ckpt[key]
                 break
     if not isinstance(ckpt, dict) or not all(isinstance(v, torch.Tensor) for v in ckpt.values()):
-        raise ValueError(f'{filename} is not a checkpoint of tensors (expected a state dict, '
-                         "{'state_dict': ...} or {'model': ...}).")
+        raise ConfigError(f'{filename} is not a checkpoint of tensors (expected a state dict, '
+                          "{'state_dict': ...} or {'model': ...}).")
     return ckpt
 
 
@@ -98,22 +99,24 @@ def load_strict(module: nn.Module, sd: StateDict, name: str, source: str) -> Non
     Keys of ``sd`` that the module does not have are ignored (official files carry unused tensors).
 
     Raises:
-        KeyError: listing missing keys, when the file is not a checkpoint of this module.
-        ValueError: listing shape mismatches, when the config's sizes differ from the file's.
+        CheckpointMismatchError: listing missing keys, when the file is not a checkpoint of this
+            module (a ``KeyError``).
+        ConfigError: listing shape mismatches, when the config's sizes differ from the file's (a
+            ``ValueError``).
     """
     own = module.state_dict()
     missing = [k for k in own if k not in sd]
     if missing:
-        raise KeyError(f'{source} does not hold the weights of the {name}: {len(missing)} of '
-                       f'{len(own)} tensors are missing (first: {missing[:5]}). Check that the '
-                       'file '
-                       'is the right checkpoint for this field of the config.')
+        raise CheckpointMismatchError(
+            f'{source} does not hold the weights of the {name}: {len(missing)} of {len(own)} '
+            f'tensors are missing (first: {missing[:5]}). Check that the file is the right '
+            'checkpoint for this field of the config.')
     wrong = [f'{k}: file {tuple(sd[k].shape)} vs model {tuple(v.shape)}' for k, v in own.items()
              if sd[k].shape != v.shape]
     if wrong:
-        raise ValueError(f'{source} does not match the {name} sizes in the config '
-                         f'({len(wrong)} tensors differ, first: {wrong[:3]}). Set the sizes of the '
-                         'config (embed_dims, depth, ch, ...) to those of the checkpoint.')
+        raise ConfigError(f'{source} does not match the {name} sizes in the config '
+                          f'({len(wrong)} tensors differ, first: {wrong[:3]}). Set the sizes of '
+                          'the config (embed_dims, depth, ch, ...) to those of the checkpoint.')
     with torch.no_grad():
         for k, v in own.items():
             v.copy_(sd[k])

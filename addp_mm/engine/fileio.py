@@ -1,17 +1,9 @@
 """Crash-safe checkpoint files: every local write of mmengine is atomic.
 
 mmengine 0.10.7 writes a checkpoint with ``LocalBackend.put`` (``open(path, 'wb')`` + one
-``write``), so a process killed while saving leaves a truncated ``iter_N.pth``.
-:class:`AtomicLocalBackend` replaces mmengine's local file backend (same name ``'local'``, same
-empty URI prefix; ``import addp_mm`` installs it): every ``put``/``put_text`` writes a temporary
-file in the target directory, fsyncs it, ``os.replace``-s it over the target and fsyncs the
-directory. A reader sees the old complete file or the new complete file, never a torn one. That
-covers every ``.pth`` the Runner saves (``Runner.save_checkpoint`` ->
-``mmengine.runner.save_checkpoint`` -> ``backend.put``). Pointers that addp_mm writes itself go
-through :func:`atomic_write`.
-
-Two remedies, both activated by ``import addp_mm`` (the first through
-:func:`addp_mm.compat.register_atomic_local_backend`):
+``write``), so a process killed while saving leaves a truncated ``iter_N.pth``, and the
+``last_checkpoint`` pointer can name it. Two remedies, both activated by ``import addp_mm`` (the
+first through :func:`addp_mm.compat.register_atomic_local_backend`):
 
 * :class:`AtomicLocalBackend` replaces mmengine's local file backend (same name ``'local'``, same
   empty URI prefix): every ``put``/``put_text`` writes a temporary file in the target directory,
@@ -97,17 +89,3 @@ class AtomicLocalBackend(LocalBackend):
                  encoding: str = 'utf-8') -> None:
         """Write text to ``filepath`` atomically, creating parent directories."""
         atomic_write(filepath, obj, encoding=encoding)
-
-
-def register_atomic_local_backend() -> None:
-    """Make :class:`AtomicLocalBackend` mmengine's backend for local paths (idempotent).
-
-    ``get_file_backend(path)`` resolves a path without a URI scheme through the ``''`` prefix and
-    ``backend_args=dict(backend='local')`` through the name; both are replaced. Cached singleton
-    instances of the old class (``get_file_backend(..., enable_singleton=True)``) are dropped so
-    they are rebuilt with the new one.
-    """
-    register_backend('local', AtomicLocalBackend, force=True, prefixes='')
-    for key, backend in list(mm_io.backend_instances.items()):
-        if type(backend) is LocalBackend:
-            del mm_io.backend_instances[key]

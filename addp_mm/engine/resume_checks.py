@@ -29,6 +29,7 @@ from mmengine.config import Config
 from mmengine.logging import MMLogger
 
 from ..checkpoints import guess_layout, load_checkpoint_file
+from ..utils.errors import RefusedError
 from ..utils.provenance import differences
 from .weight_checks import missing_load_from_weights
 
@@ -130,6 +131,30 @@ def find_resumable_checkpoint(work_dir: str) -> Tuple[Optional[str], Optional[st
                   f'{" or ".join(directories)}; training starts from scratch.')
 
 
+def repair_auto_resume(resume: bool, load_from: Optional[str],
+                       work_dir: str) -> Tuple[bool, Optional[str], Optional[str]]:
+    """``(resume, load_from, note)`` of a run after checking the checkpoint an auto-resume
+    would take (:func:`find_resumable_checkpoint`).
+
+    Args:
+        resume (bool): The run's ``resume``.
+        load_from (str, optional): The run's ``load_from``.
+        work_dir (str): Its work directory.
+
+    Returns:
+        tuple: Unchanged, with ``note=None``, unless this is an auto-resume (``resume`` and no
+        ``load_from``) whose ``last_checkpoint`` is empty or names a missing or cut-short file:
+        then ``load_from`` is the newest complete checkpoint, or ``resume`` is False when there
+        is none, and ``note`` says what was repaired.
+    """
+    if not resume or load_from is not None:
+        return resume, load_from, None
+    path, note = find_resumable_checkpoint(work_dir)
+    if note is None:
+        return resume, load_from, None
+    return path is not None, path, note
+
+
 def resolve_auto_resume(cfg) -> Optional[str]:
     """Make auto-resume skip a missing or incomplete newest checkpoint.
 
@@ -137,7 +162,7 @@ def resolve_auto_resume(cfg) -> Optional[str]:
     ``<work_dir>/last_checkpoint``. If that file is empty or names a checkpoint that is missing or
     cut short (a crash while saving), ``load_from`` is set to the newest complete checkpoint in the
     work directory, or ``resume`` is turned off when there is none
-    (:func:`find_resumable_checkpoint`). Call it after ``work_dir`` is final.
+    (:func:`repair_auto_resume`). Call it after ``work_dir`` is final.
 
     Args:
         cfg (Config): The merged config (edited in place).
@@ -147,16 +172,11 @@ def resolve_auto_resume(cfg) -> Optional[str]:
         checkpoint at all, :class:`~addp_mm.engine.hooks.CheckResumeHook` turns resume off at run
         time, so mmengine does not log "Auto resumed from the latest checkpoint None".)
     """
-    if not cfg.get('resume', False) or cfg.get('load_from', None) is not None:
-        return None
-    path, note = find_resumable_checkpoint(cfg.work_dir)
-    if note is None:
-        return None
-    warnings.warn(note)
-    if path is None:
-        cfg.resume = False
-    else:
-        cfg.load_from = path
+    resume, load_from, note = repair_auto_resume(cfg.get('resume', False),
+                                                 cfg.get('load_from', None), cfg.work_dir)
+    if note is not None:
+        warnings.warn(note)
+        cfg.resume, cfg.load_from = resume, load_from
     return note
 
 
@@ -224,7 +244,7 @@ def check_resume_settings(cfg_now, checkpoint: dict, path: Optional[str],
         allowed_missing (Sequence[str]): Regexes of weights ``load_from`` may leave out.
 
     Raises:
-        RuntimeError: Leading with ``model.type`` when the checkpoint is of another model, then
+        RefusedError: Leading with ``model.type`` when the checkpoint is of another model, then
             the differing settings and the commands that start this run instead.
     """
     logger = MMLogger.get_current_instance()
@@ -261,4 +281,4 @@ def check_resume_settings(cfg_now, checkpoint: dict, path: Optional[str],
             ways.append(f'The file looks like {layout.name}: {layout.advice}')
     ways.append('(Changing train_cfg, e.g. a larger max_iters / max_epochs to extend the run, '
                 'is allowed.)')
-    raise RuntimeError(head + '\n  ' + '\n  '.join(shown) + '\n' + ' '.join(ways))
+    raise RefusedError(head + '\n  ' + '\n  '.join(shown) + '\n' + ' '.join(ways))

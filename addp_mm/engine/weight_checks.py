@@ -23,6 +23,7 @@ from mmengine.model import BaseModule, is_model_wrapper
 
 from ..checkpoints import describe_layout, load_checkpoint_file
 from ..checkpoints.layouts import CONVERT_HINT, mmengine_state_dict
+from ..utils.errors import MissingPathError, RefusedError
 
 
 def trainable_backbone_keys(model: nn.Module) -> List[str]:
@@ -86,7 +87,7 @@ def check_load_from_keys(model: nn.Module, checkpoint, filename: str,
         list[str]: The checked parameter names.
 
     Raises:
-        RuntimeError: Naming the file, how many weights it lacks or holds with other shapes, the
+        RefusedError: Naming the file, how many weights it lacks or holds with other shapes, the
             layout it looks like and the command that converts it.
     """
     wanted = trainable_backbone_keys(model)
@@ -94,7 +95,7 @@ def check_load_from_keys(model: nn.Module, checkpoint, filename: str,
     if missing:
         layout, fix = describe_layout(checkpoint)
         shapes = sum(m.endswith(')') for m in missing)
-        raise RuntimeError(
+        raise RefusedError(
             f'load_from={filename!r} does not hold {len(missing)} of the {len(wanted)} trainable '
             f'backbone weights of this model' + (f' ({shapes} of them with another shape)'
                                                  if shapes else '')
@@ -153,8 +154,8 @@ def check_pretrained_keys(model: nn.Module,
         (full names) and ``allowed_missing`` (missing keys matched by ``allowed_missing``).
 
     Raises:
-        FileNotFoundError: If a Pretrained checkpoint path does not exist.
-        RuntimeError: If a module misses weights that ``allowed_missing`` does not cover (or has
+        MissingPathError: If a Pretrained checkpoint path does not exist.
+        RefusedError: If a module misses weights that ``allowed_missing`` does not cover (or has
             unexpected keys with ``allow_unexpected=False``).
     """
     if is_model_wrapper(model):
@@ -166,7 +167,7 @@ def check_pretrained_keys(model: nn.Module,
     for name, cfg in pretrained_sources(model).items():
         path = cfg.get('checkpoint')
         if not path or not osp.isfile(path):
-            raise FileNotFoundError(
+            raise MissingPathError(
                 f'the Pretrained checkpoint {path!r} of {name or "the model"} does not exist. Set '
                 f'model.{name + "." if name else ""}init_cfg.checkpoint to a local file. '
                 + CONVERT_HINT)
@@ -202,7 +203,7 @@ def check_pretrained_keys(model: nn.Module,
                     f'{r["allowed_missing"]}, {len(r["unexpected"])} unused checkpoint keys'
                     + (f' {r["unexpected"][:6]}' if r['unexpected'] else ''))
     if problems:
-        raise RuntimeError('pretrained weights do not match the model, so training would start '
+        raise RefusedError('pretrained weights do not match the model, so training would start '
                            'from random weights for them:\n  ' + '\n  '.join(problems) + '\n'
                            + CONVERT_HINT)
     return reports

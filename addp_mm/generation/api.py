@@ -19,8 +19,9 @@ from mmengine.config import Config
 from mmengine.logging import MMLogger
 from PIL import Image
 
-from ..models.utils.grid import grid_side
 from ..models.utils.init import init_quietly
+from ..utils.errors import ConfigError, MissingPathError
+from ..utils.grid import grid_side
 from .generator import ADDPGenerator  # noqa: F401  (registers the model)
 from .sampling import image_seeds, pixel_mask_to_tokens
 
@@ -51,8 +52,8 @@ def build_generator(config, checkpoint: Optional[str], device: Union[str, torch.
     if checkpoint is not None:
         model_cfg['checkpoint'] = None if random_init else checkpoint
     if model_cfg.get('checkpoint', None) is None and not random_init:
-        raise ValueError('no checkpoint given: pass the path of an ADDP checkpoint (or "random" '
-                         'for random weights in smoke tests).')
+        raise ConfigError('no checkpoint given: pass the path of an ADDP checkpoint (or "random" '
+                          'for random weights in smoke tests).')
     with torch.random.fork_rng():
         # 'random' weights are the same every time; the frozen VQGAN keeps PyTorch's
         # construction-time init, so the build is seeded too.
@@ -68,7 +69,8 @@ def build_generator(config, checkpoint: Optional[str], device: Union[str, torch.
 def _init_quietly(model) -> None:
     """Random weights for a smoke test, quietly (:func:`init_quietly`), and a line that says so."""
     init_quietly(model)
-    MMLogger.get_current_instance().info('random weights (seed 0) for a smoke test: the images will be noise')
+    MMLogger.get_current_instance().info(
+        'random weights (seed 0) for a smoke test: the images will be noise')
 
 
 def load_image(path: str, size: int) -> torch.Tensor:
@@ -82,7 +84,7 @@ def load_image(path: str, size: int) -> torch.Tensor:
         Tensor: (3, size, size) float RGB in [0, 1].
     """
     if not osp.isfile(path):
-        raise FileNotFoundError(f'image not found: {path!r}')
+        raise MissingPathError(f'image not found: {path!r}')
     img = _resize_center_crop(_open_image(path).convert('RGB'), size, Image.BICUBIC)
     return torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1).float() / 255.
 
@@ -107,14 +109,14 @@ def load_mask(path: str, size: int, image_path: Optional[str] = None) -> torch.T
         Tensor: (size, size) bool, True = to generate.
     """
     if not osp.isfile(path):
-        raise FileNotFoundError(f'mask not found: {path!r}')
+        raise MissingPathError(f'mask not found: {path!r}')
     mask = _open_image(path).convert('L')
     if image_path is not None:
         with Image.open(image_path) as img:
             if img.size != mask.size:
-                raise ValueError(f'mask {path!r} is {mask.size[0]}x{mask.size[1]} but the '
-                                 f'image is {img.size[0]}x{img.size[1]}; draw the mask at the '
-                                 'image size.')
+                raise ConfigError(f'mask {path!r} is {mask.size[0]}x{mask.size[1]} but the '
+                                  f'image is {img.size[0]}x{img.size[1]}; draw the mask at the '
+                                  'image size.')
     mask = _resize_center_crop(mask, size, Image.NEAREST)
     return torch.from_numpy(np.asarray(mask) >= MASK_THRESHOLD)
 
@@ -122,12 +124,12 @@ def load_mask(path: str, size: int, image_path: Optional[str] = None) -> torch.T
 def _open_image(path: str) -> Image.Image:
     """``Image.open`` with the file named when it is empty or not an image."""
     if osp.getsize(path) == 0:
-        raise ValueError(f'{path!r} is an empty file (0 bytes), not an image.')
+        raise ConfigError(f'{path!r} is an empty file (0 bytes), not an image.')
     try:
         img = Image.open(path)
         img.load()
     except (OSError, SyntaxError, ValueError) as e:
-        raise ValueError(f'{path!r} cannot be read as an image: {e}') from e
+        raise ConfigError(f'{path!r} cannot be read as an image: {e}') from e
     return img
 
 
@@ -151,7 +153,7 @@ def outpaint_mask(size: int, keep: int) -> torch.Tensor:
         Tensor: (size, size) bool, True = to generate.
     """
     if not 0 < keep < size:
-        raise ValueError(f'the kept center ({keep}) must be smaller than the image ({size}).')
+        raise ConfigError(f'the kept center ({keep}) must be smaller than the image ({size}).')
     mask = torch.ones(size, size, dtype=torch.bool)
     lo = (size - keep) // 2
     mask[lo:lo + keep, lo:lo + keep] = False
@@ -165,7 +167,7 @@ def random_token_mask(num_tokens: int, ratio: float, seed: int = 0) -> torch.Ten
         Tensor: (num_tokens,) float, 1 = regenerate.
     """
     if not 0. < ratio <= 1.:
-        raise ValueError(f'mask ratio must be in (0, 1], got {ratio}.')
+        raise ConfigError(f'mask ratio must be in (0, 1], got {ratio}.')
     n = int(np.ceil(ratio * num_tokens))
     order = torch.randperm(num_tokens, generator=torch.Generator().manual_seed(seed))
     mask = torch.zeros(num_tokens)

@@ -24,6 +24,7 @@ from ..checkpoints.loading import load_checkpoint_file
 from ..checkpoints.weights import extract_state_dict, load_strict
 from ..models.networks import ADDPNetwork, build_network_parts, build_part
 from ..utils.device import EMULATED_BF16_HINT, cpu_has_native_bf16, fp32_without_tf32
+from ..utils.errors import CheckpointMismatchError, ConfigError
 from . import sampling
 from .sampling import SamplingOptions
 
@@ -36,8 +37,8 @@ PRECISIONS = ('fp32', 'bf16', 'fp16')
 #: Tensors of a pre-training checkpoint that generation does not use (the token predictor).
 UNUSED_PREFIX = 'target_generator.predictor.'
 #: What a checkpoint must hold for the generator (named in the errors of a strict load).
-GENERATOR_WEIGHTS = ('ADDP generator (backbone, neck, head and target_generator.vqgan of an addp_mm '
-                     'pre-training checkpoint, of the output of '
+GENERATOR_WEIGHTS = ('ADDP generator (backbone, neck, head and target_generator.vqgan of an '
+                     'addp_mm pre-training checkpoint, of the output of '
                      'tools/model_converters/convert_addp.py or of the official ADDP release)')
 
 
@@ -119,13 +120,13 @@ class ADDPGenerator(ADDPNetwork, BaseModel):
         self.target_generator = ModuleDict(dict(vqgan=build_part(vqgan)))
         grid = self.vqgan.resolution // self.vqgan.downsample
         if grid * grid != self.neck.num_tokens or self.backbone.num_patches != self.neck.num_tokens:
-            raise ValueError(
+            raise ConfigError(
                 f'inconsistent sizes: the VQGAN makes a {grid}x{grid} token grid, the decoder '
                 f'expects {self.neck.num_tokens} tokens and the encoder '
                 f'{self.backbone.num_patches} patches; set img_size / resolution / num_tokens '
                 'to match.')
         if precision not in PRECISIONS:
-            raise ValueError(f'precision must be one of {PRECISIONS}, got {precision!r}.')
+            raise ConfigError(f'precision must be one of {PRECISIONS}, got {precision!r}.')
         self.sampling_defaults = SamplingOptions(
             num_steps=num_steps, schedule=schedule, choice_temperature=choice_temperature,
             temperature_strategy=temperature_strategy, sampling=sampling, top_p=top_p)
@@ -153,9 +154,10 @@ class ADDPGenerator(ADDPNetwork, BaseModel):
             filename (str): Local path; see ``checkpoint`` for the accepted layouts.
 
         Raises:
-            FileNotFoundError: The file does not exist.
-            KeyError: The file lacks some of the generator's weights.
-            ValueError: Sizes differ from the config's.
+            MissingPathError: The file does not exist (a ``FileNotFoundError``).
+            CheckpointMismatchError: The file lacks some of the generator's weights (a
+                ``KeyError``).
+            ConfigError: Sizes differ from the config's (a ``ValueError``).
         """
         sd = extract_state_dict(load_checkpoint_file(filename), filename)
         incompatible = self.load_state_dict(sd, strict=False)
@@ -176,7 +178,8 @@ class ADDPGenerator(ADDPNetwork, BaseModel):
         if is_official_addp(own):
             own, _, unknown = convert_official_addp(own)
             if unknown:
-                raise KeyError(f'unrecognised keys in an official ADDP checkpoint: {unknown[:5]}')
+                raise CheckpointMismatchError(
+                    f'unrecognised keys in an official ADDP checkpoint: {unknown[:5]}')
         adapted = {k: v for k, v in own.items() if not k.startswith(UNUSED_PREFIX)}
         for k in list(state_dict):
             if k.startswith(prefix):
@@ -213,7 +216,7 @@ class ADDPGenerator(ADDPNetwork, BaseModel):
         device = self.data_preprocessor.device.type
         dtype = torch.bfloat16 if self.precision == 'bf16' else torch.float16
         if dtype == torch.float16 and device != 'cuda':
-            raise ValueError("precision='fp16' needs a CUDA device; use 'bf16' or 'fp32'.")
+            raise ConfigError("precision='fp16' needs a CUDA device; use 'bf16' or 'fp32'.")
         if device == 'cpu' and not cpu_has_native_bf16():
             warnings.warn(f"precision='bf16' on a CPU without native bf16: {EMULATED_BF16_HINT}. "
                           "Use precision='fp32' here.")

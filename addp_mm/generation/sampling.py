@@ -34,8 +34,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn.functional as F
 
-from ..models.utils.grid import grid_side
 from ..models.utils.masking import generation_ratio
+from ..utils.grid import grid_side
 
 SAMPLING_METHODS = ('categorical', 'top_p', 'argmax')
 TEMPERATURE_STRATEGIES = ('dynamic', 'static')

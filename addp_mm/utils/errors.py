@@ -73,6 +73,15 @@ class RefusedError(UserError, RuntimeError):
     a checkpoint that does not fit, an output folder made with other settings)."""
 
 
+class CheckpointMismatchError(UserError, KeyError):
+    """A checkpoint that lacks weights the model needs (a ``KeyError`` for callers that catch
+    those, the exception a missing state-dict key raises)."""
+
+    def __str__(self) -> str:
+        # KeyError's own str() quotes its argument (it is meant for a key, not a sentence)
+        return str(self.args[0]) if len(self.args) == 1 else super().__str__()
+
+
 #: Builtin exceptions that are predictable user mistakes: a missing path or an unwritable one.
 PREDICTABLE = (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
 
@@ -178,5 +187,5 @@ def run_main(main: Callable[..., Optional[int]], argv: Optional[List[str]] = Non
 
 __all__ = ['EXIT_OK', 'EXIT_CRASH', 'EXIT_USER_ERROR', 'DEBUG_FLAG', 'DEBUG_ENV',
            'signal_exit_code', 'UserError', 'ConfigError', 'MissingPathError', 'UnwritableError',
-           'RefusedError', 'PREDICTABLE', 'debug_requested', 'add_debug_argument',
-           'user_error_message', 'run_main']
+           'RefusedError', 'CheckpointMismatchError', 'PREDICTABLE', 'debug_requested',
+           'add_debug_argument', 'user_error_message', 'run_main']

@@ -17,13 +17,16 @@ import functools
 import os
 from typing import Callable, Optional
 
+from .errors import UserError
+
 #: The hint of :class:`UnreadableImageError`; following it skips the file (tested).
 IGNORE_EMPTY_HINT = ('set ignore_empty=True in LoadImageFromFile to skip unreadable images (a '
                      'training dataset then draws another image)')
 
 
-class UnreadableImageError(RuntimeError):
-    """An image file that cannot be read or decoded (the message names it)."""
+class UnreadableImageError(UserError, RuntimeError):
+    """An image file that cannot be read or decoded (the message names it; a ``RuntimeError``
+    for callers that catch those)."""
 
 
 def named_unreadable(transform: Callable) -> Callable:

@@ -11,7 +11,7 @@ from addp_mm.checkpoints import guess_layout, is_official_addp, load_checkpoint_
 from addp_mm.checkpoints.convert import convert_official_addp
 from addp_mm.checkpoints.weights import extract_state_dict
 
-from ..test_legacy_checkpoints import _run_converter as run_converter
+from ..tool_runs import _run_converter as run_converter
 
 REAL_PICKLES = sorted(glob.glob(osp.join(osp.dirname(osp.abspath(__file__)), 'real_pickles',
                                          '*.ckpt')))
@@ -74,8 +74,10 @@ def test_unknown_and_empty():
 def test_one_official_layout_test_and_one_grid_side():
     from addp_mm.checkpoints import convert, layouts
     from addp_mm.generation import generator
+    from addp_mm.utils import grid
     assert convert.is_official_addp is layouts.is_official_addp
     assert generator.is_official_addp is layouts.is_official_addp
+    assert convert.grid_side is grid.grid_side  # tested in tests/test_utils/test_grid.py
     assert convert.grid_side(256) == 16 and convert.grid_side(1) == 1
     with pytest.raises(ValueError, match='not form a square grid'):
         convert.grid_side(17)

@@ -15,7 +15,7 @@ from addp_mm.checkpoints.model_check import check_weights
 from addp_mm.checkpoints.weights import extract_state_dict
 
 from ..conftest import REPO_ROOT
-from ..test_legacy_checkpoints import _run_converter as run_converter
+from ..tool_runs import _run_converter as run_converter
 
 TOY = osp.join(REPO_ROOT, 'configs', 'addp',
                'addp_vit-toy-p16_1xb8-cpu-coslr-50iter_imagefolder-64px.py')

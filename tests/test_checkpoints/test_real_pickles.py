@@ -27,7 +27,7 @@ from mmpretrain.registry import MODELS
 import addp_mm  # noqa: F401  (routes mmengine's local loading through the safe loader)
 from addp_mm.checkpoints import extract_state_dict, legacy_objects, load_checkpoint_file
 
-from ..test_legacy_checkpoints import _run_converter
+from ..tool_runs import _run_converter
 
 HERE = osp.join(osp.dirname(osp.abspath(__file__)), 'real_pickles')
 FILES = sorted(glob.glob(osp.join(HERE, '*.ckpt')))

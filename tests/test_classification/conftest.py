@@ -1,5 +1,4 @@
 """Shared fixtures of the classification tests: converted fixture weights and a tiny ImageNet."""
-import importlib.util
 import os.path as osp
 from typing import Dict
 
@@ -8,6 +7,7 @@ import pytest
 from PIL import Image
 
 from ..conftest import REPO_ROOT
+from ..tool_runs import TOOL, load_tool
 
 CONFIG_DIR = osp.join(REPO_ROOT, 'configs', 'addp', 'benchmarks', 'classification')
 FINETUNE_B = osp.join(CONFIG_DIR,
@@ -22,11 +22,7 @@ NUM_CLASSES = 3
 
 def run_converter(*argv: str) -> None:
     """Run tools/model_converters/convert_addp.py in this process (the real CLI entry point)."""
-    path = osp.join(REPO_ROOT, 'tools', 'model_converters', 'convert_addp.py')
-    spec = importlib.util.spec_from_file_location('convert_addp', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    assert module.main(list(argv)) == 0
+    assert load_tool(TOOL).main(list(argv)) == 0
 
 
 @pytest.fixture(scope='module')  # per fixture folder (reference is module-scoped)

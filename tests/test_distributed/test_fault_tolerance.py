@@ -3,18 +3,20 @@ a SIGKILLed run that resumes bit-identically (real Runner, real tools/train.py).
 import os
 import signal
 import sys
+from types import SimpleNamespace
 
 import pytest
 import torch
 from mmengine.config import ConfigDict
 from mmengine.fileio import get_file_backend
+from mmengine.logging import MMLogger
 from mmengine.runner import Runner, save_checkpoint
 
 import addp_mm  # noqa: F401  (atomic backend, safe loader, hooks)
 from addp_mm.engine import fileio
 from addp_mm.engine.fileio import AtomicLocalBackend
 from addp_mm.engine.resume_checks import find_resumable_checkpoint, resolve_auto_resume
-from addp_mm.engine.hooks import TrainingInterrupted
+from addp_mm.engine.hooks import FaultToleranceHook, TrainingInterrupted
 from addp_mm.checkpoints import load_checkpoint_file
 from addp_mm.engine.hooks.fault_tolerance_hook import TrainingAlreadyFinished
 
@@ -76,6 +78,29 @@ def test_auto_resume_skips_missing_and_torn_checkpoints(tmp_path):
     with pytest.warns(UserWarning, match='starts from scratch'):
         resolve_auto_resume(cfg)
     assert cfg.resume is False and cfg.load_from is None
+
+
+def test_the_hook_repairs_an_auto_resume_as_the_tool_does(tmp_path):
+    """FaultToleranceHook.before_run (a Runner built in-process, without tools/train.py) takes
+    the newest complete checkpoint when ``last_checkpoint`` names a torn one, starts fresh when
+    there is none, and leaves an explicit ``load_from`` alone."""
+    good, torn = tmp_path / 'iter_2.pth', tmp_path / 'iter_4.pth'
+    torch.save({'state_dict': {'w': torch.ones(1000)}}, good)
+    torn.write_bytes(good.read_bytes()[:100])
+    (tmp_path / 'last_checkpoint').write_text(str(torn))
+    logger = MMLogger.get_instance('fault_tolerance_repair')
+
+    def before_run(resume, load_from):
+        runner = SimpleNamespace(_resume=resume, _load_from=load_from, work_dir=str(tmp_path),
+                                 logger=logger)
+        FaultToleranceHook().before_run(runner)
+        return runner._resume, runner._load_from
+
+    assert before_run(True, None) == (True, str(good))
+    assert before_run(True, str(torn)) == (True, str(torn))  # the user's own choice
+    assert before_run(False, None) == (False, None)
+    good.unlink()
+    assert before_run(True, None) == (False, None)
 
 
 def _toy_runner(work_dir, name, extra_hooks=(), by_epoch=True):

@@ -16,6 +16,7 @@ import addp_mm  # noqa: F401  (hooks, safe loader)
 import tests.toy_modules  # noqa: F401  (ToyRegressionDataset)
 from addp_mm.checkpoints import describe_layout
 from tests.test_distributed.helpers import mmengine_globals_restored
+from tests.tool_runs import load_tool
 
 
 @MODELS.register_module(force=True)
@@ -147,12 +148,8 @@ def test_layouts_are_recognised():
 
 
 def test_train_tool_adds_the_checks_to_every_config():
-    import importlib.util
     root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-    spec = importlib.util.spec_from_file_location('addp_train_tool',
-                                                  osp.join(root, 'tools', 'train.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool('tools/train.py')
     config = osp.join(root, 'configs/addp/from_scratch/'
                       'vqgan_maskgit-tiny-f4-c256_1xb8-cpu-coslr-1000iter_imagefolder-32px.py')
     cfg = tool.merge_args(Config.fromfile(config), tool.parse_args([config]))

@@ -77,7 +77,8 @@ def _runner_cfg(tmp_path, inception_path, load_from, real_root, pkl):
     return cfg
 
 
-def test_fid_is_plumbing_through_mmagic_test_loop_with_random_inception(tmp_path, inception_file, toy_checkpoint):
+def test_fid_is_plumbing_through_mmagic_test_loop_with_random_inception(tmp_path, inception_file,
+                                                                         toy_checkpoint):
     real = tmp_path / 'real'
     real.mkdir()
     rng = np.random.default_rng(0)

@@ -90,7 +90,8 @@ def test_loss_falls_on_fixed_batch():
     mask_t, mask_next = model.sample_masks(4, model.neck.num_tokens, torch.device('cpu'))
     q = model.target_generator(images, mask_t, mask_next)['target'].flatten(2).transpose(1, 2)
     eps, C = model.head.label_smoothing, model.head.vocab_size
-    t = torch.cat([(1 - eps) * q + eps / C, torch.full((*q.shape[:2], C - q.shape[-1]), eps / C)], -1)
+    t = torch.cat([(1 - eps) * q + eps / C,
+                   torch.full((*q.shape[:2], C - q.shape[-1]), eps / C)], -1)
     floor = float(((-(t * t.log()).sum(-1)) * mask_t).sum() / mask_t.sum())
 
     def step() -> float:

@@ -164,7 +164,8 @@ def test_decoder_logits(reference, model):
 
 def test_loss(reference, model):
     out = reference.outputs
-    loss = model.head.loss(out['decoder_logits'], out['tp_probs_mask_t'], reference.inputs['mask_t'])
+    loss = model.head.loss(out['decoder_logits'], out['tp_probs_mask_t'],
+                           reference.inputs['mask_t'])
     assert_close_rel(loss, out['loss'], name='loss')
 
 

@@ -1,6 +1,5 @@
 """The official training mode as config switches: the token predictor's dropout, drop_last in the
 pre-training loader, TF32 off for fp32 CUDA entry points, the patch-embedding bias init."""
-import importlib.util
 import math
 import os.path as osp
 
@@ -13,6 +12,7 @@ import addp_mm  # noqa: F401
 from addp_mm.models.utils.transformer import Dropout
 
 from ..conftest import REPO_ROOT, write_smooth_images
+from ..tool_runs import load_tool
 
 CONFIGS = osp.join(REPO_ROOT, 'configs', 'addp')
 IMAGENET = [osp.join(CONFIGS, 'addp_vit-base-p16_8xb512-amp-coslr-1600e_in1k-256px.py'),
@@ -124,10 +124,7 @@ def test_fp32_generation_turns_tf32_off_and_restores_it():
 
 
 def test_tools_test_runs_fp32_evaluation_without_tf32(monkeypatch, tmp_path):
-    spec = importlib.util.spec_from_file_location('addp_test_tool',
-                                                  osp.join(REPO_ROOT, 'tools', 'test.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool('tools/test.py')
     seen = {}
 
     class FakeRunner:

@@ -1,5 +1,5 @@
-"""PNG figures of the demo: loss curves (matplotlib, fixed pixel sizes); the labelled image grids are
-:func:`addp_mm.utils.figures.save_grid`."""
+"""PNG figures of the demo: loss curves (matplotlib, fixed pixel sizes); the labelled image grids
+are :func:`addp_mm.utils.figures.save_grid`."""
 import json
 import os
 import os.path as osp

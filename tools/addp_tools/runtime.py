@@ -28,7 +28,8 @@ from addp_mm.utils.errors import ConfigError
 _AMP_ONLY_KEYS = ('loss_scale', 'dtype', 'use_fsdp')
 _LOADER_FIELDS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 # Registry names of what the tools add to configs, taken from the classes themselves so that the
-# dependency is an import (visible to tests/test_tools.py's layering check), not a string.
+# dependency is an import (visible to the layering check of
+# tests/test_tools/test_train_and_test.py), not a string.
 _PLAIN, _AMP, _AUTOCAST = OptimWrapper.__name__, AmpOptimWrapper.__name__, \
     AutocastOptimWrapper.__name__
 
@@ -121,8 +122,9 @@ def add_fault_tolerance_hook(cfg) -> bool:
 
     It makes a SIGTERM (Slurm preemption or time limit, torchrun shutdown) or a Ctrl-C (SIGINT)
     save a checkpoint of the current iteration before the process exits (status 143 / 130), and a
-    resumed run continue with the same data order; configs of every scope get it this way (mmengine's root HOOKS registry, which every
-    library's registry falls back to, holds it once ``addp_mm`` is imported).
+    resumed run continue with the same data order; configs of every scope get it this way
+    (mmengine's root HOOKS registry, which every library's registry falls back to, holds it once
+    ``addp_mm`` is imported).
 
     Args:
         cfg (Config): The config (edited in place).

@@ -6,15 +6,16 @@ Targets (``--to``):
 * ``addp_mm`` (default): the whole pre-training model, for addp_mm's ``ADDP``;
 * ``mmpretrain`` (= ``--backbone-only``): ``backbone.*`` keys for mmpretrain's
   ``VisionTransformer``, loaded with ``init_cfg=dict(type='Pretrained', checkpoint=DST,
-  prefix='backbone.')`` (mmpretrain, and mmdet/mmseg configs that use ``mmpretrain.VisionTransformer``);
+  prefix='backbone.')`` (mmpretrain, and mmdet/mmseg configs that use
+  ``mmpretrain.VisionTransformer``);
 * ``mmseg-mae``: keys of mmseg's own ``MAE``/``BEiT`` backbone without a prefix, for the stock
   ``mmseg::mae/mae-base_upernet_8xb2-amp-160k_ade20k-512x512.py`` with ``model.pretrained=DST``;
 * ``timm``: ``{'model': ...}`` with timm ``VisionTransformer`` names;
 * ``vitdet``: the timm names without ``cls_token``, for mmdet's ``projects/ViTDet`` ``ViT``.
 
 The input may be a raw state dict, ``{'state_dict': ...}``, ``{'model': ...}`` (with MAE-style
-``'args'``, ``'optimizer'``, ... beside it), a Lightning checkpoint or a ``.safetensors`` file. It is
-loaded without running code; objects other than tensors and containers are ignored and listed.
+``'args'``, ``'optimizer'``, ... beside it), a Lightning checkpoint or a ``.safetensors`` file. It
+is loaded without running code; objects other than tensors and containers are ignored and listed.
 
 Examples::
 
@@ -54,7 +55,7 @@ from addp_mm.checkpoints.convert import (TARGETS, convert_for_target,  # noqa: E
                                          convert_official_addp)
 from addp_mm.checkpoints.model_check import (backbone_input, check_config,  # noqa: E402
                                              load_config)
-from addp_mm.utils.errors import run_main  # noqa: E402
+from addp_mm.utils.errors import add_debug_argument, run_main  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -92,6 +93,7 @@ def parse_args(argv=None):
     parser.add_argument('--cfg-options', nargs='+', default=None, metavar='KEY=VALUE',
                         help='override settings of the --check config, as in tools/train.py')
     parser.add_argument('--overwrite', action='store_true', help='replace an existing output')
+    add_debug_argument(parser)
     args = parser.parse_args(argv)
     if args.backbone_only:
         if args.to not in (None, 'mmpretrain'):
@@ -207,8 +209,9 @@ def main(argv=None, t_start=None) -> int:
 
     dst = osp.abspath(args.dst)
     if osp.isdir(dst):
+        example = osp.join(args.dst, f'{osp.splitext(osp.basename(src))[0]}_{args.to}.pth')
         sys.exit(f'error: the output {args.dst!r} is a directory; give a file path, e.g. '
-                 f'{osp.join(args.dst, osp.splitext(osp.basename(src))[0] + "_" + args.to + ".pth")}')
+                 f'{example}')
     if osp.exists(dst) and osp.samefile(src, dst):
         sys.exit('error: the output path is the input file; choose another output path.')
     if osp.exists(dst) and not args.overwrite:

@@ -4,6 +4,7 @@ from typing import Dict, Iterable, Optional
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
+from ...utils.errors import RefusedError
 from ..weight_checks import check_pretrained_keys, pretrained_sources
 
 
@@ -34,7 +35,7 @@ class CheckPretrainedInitHook(Hook):
     def before_train(self, runner) -> None:
         """Runs after the Runner initialised the weights and before the first iteration."""
         if self.require_pretrained and not pretrained_sources(runner.model):
-            raise RuntimeError(
+            raise RefusedError(
                 'no module of the model has init_cfg=dict(type=\'Pretrained\', checkpoint=...); '
                 "set the backbone's init_cfg, or remove CheckPretrainedKeysHook / "
                 'CheckPretrainedInitHook (or set require_pretrained=False) to train from scratch.')

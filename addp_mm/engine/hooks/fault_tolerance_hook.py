@@ -25,7 +25,7 @@ from mmengine.runner.loops import _InfiniteDataloaderIterator
 
 from ...utils.errors import signal_exit_code
 from ..fileio import atomic_write
-from ..resume_checks import find_resumable_checkpoint
+from ..resume_checks import repair_auto_resume
 from ..resume import (RESUME_STATE_KEY, SkipSampler, base_sampler, capture_rng_state,
                       plain_batch_sampler, restore_rng_state)
 
@@ -137,7 +137,7 @@ class FaultToleranceHook(Hook):
       dropout as an uninterrupted one.
     * **Safe auto-resume.** Before an auto-resume (``resume=True`` without ``load_from``) the
       checkpoint named by ``last_checkpoint`` is checked; if it is missing or incomplete the newest
-      complete one is used (:func:`addp_mm.engine.fileio.find_resumable_checkpoint`).
+      complete one is used (:func:`addp_mm.engine.resume_checks.repair_auto_resume`).
 
     Checkpoint files themselves are written atomically by ``import addp_mm`` (see
     :mod:`addp_mm.engine.fileio`).
@@ -198,16 +198,11 @@ class FaultToleranceHook(Hook):
         if self.save_rng_state and get_dist_info()[1] > 1:
             self._gather_rng_before_checkpoints(runner)
         # Runner keeps these private; load_or_resume() reads them after before_run.
-        if not (runner._resume and runner._load_from is None):
-            return
-        path, note = find_resumable_checkpoint(runner.work_dir)
-        if note is None:
-            return
-        runner.logger.warning(note)
-        if path is None:
-            runner._resume = False
-        else:
-            runner._load_from = path
+        resume, load_from, note = repair_auto_resume(runner._resume, runner._load_from,
+                                                     runner.work_dir)
+        if note is not None:
+            runner.logger.warning(note)
+            runner._resume, runner._load_from = resume, load_from
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         """Keep the checkpoint's ``resume_state``; used in ``before_train`` if this is a resume."""

@@ -11,7 +11,7 @@ import torch
 from mmengine.model import BaseModule
 from mmpretrain.registry import MODELS
 
-from ..utils.grid import grid_side
+from ...utils.grid import grid_side
 
 
 @MODELS.register_module()

@@ -11,7 +11,7 @@ import torch.nn as nn
 from mmengine.model import BaseModule
 from mmpretrain.registry import MODELS
 
-from ..utils.grid import grid_side
+from ...utils.grid import grid_side
 from ..utils.init import init_official
 from ..utils.mlm import MlmLayer
 from ..utils.transformer import Dropout, TransformerBlock

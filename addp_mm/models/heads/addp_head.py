@@ -21,7 +21,8 @@ class ADDPHead(BaseModule):
 
     Loss (docs/method.md §3.7): cross-entropy against the token predictor's distribution ``q``
     padded with zeros to the full vocabulary, label smoothing as PyTorch's
-    ``CrossEntropyLoss(label_smoothing=...)`` for probability targets, averaged over masked positions.
+    ``CrossEntropyLoss(label_smoothing=...)`` for probability targets, averaged over masked
+    positions.
 
     Args:
         in_dims (int): Decoder width.
@@ -78,6 +79,7 @@ class ADDPHead(BaseModule):
         K = target.shape[-1]
         eps = self.label_smoothing
         # sum_c [(1-eps) q_c + eps/C] * -logp_c, with q_c = 0 beyond the K codes
-        per_pos = -(1 - eps) * (target * logp[..., :K]).sum(-1) - eps / self.vocab_size * logp.sum(-1)
+        per_pos = (-(1 - eps) * (target * logp[..., :K]).sum(-1)
+                   - eps / self.vocab_size * logp.sum(-1))
         m = mask.float()
         return (per_pos * m).sum() / m.sum().clamp(min=1)

@@ -55,7 +55,8 @@ class ADDPTokenDecoder(BaseModule):
         Dd = decoder_embed_dims or embed_dims
         if Dd != embed_dims:
             raise ValueError(f'decoder_embed_dims ({Dd}) must equal embed_dims ({embed_dims}): the '
-                             'reliable token embeddings are appended to the decoder input unprojected.')
+                             'reliable token embeddings are appended to the decoder input '
+                             'unprojected.')
         self.num_tokens = num_tokens
         self.token_emb = nn.Embedding(vocab_size, embed_dims)
         self.decoder_embed = nn.Linear(embed_dims, Dd)

@@ -14,8 +14,8 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 from mmpretrain.registry import MODELS
 
+from ...utils.grid import grid_side
 from ..utils.frozen import FrozenCheckpointMixin
-from ..utils.grid import grid_side
 
 
 def _norm(channels: int, groups: int = 32) -> nn.GroupNorm:

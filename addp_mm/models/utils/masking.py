@@ -12,9 +12,9 @@ def training_ratio_grid(num_steps: int = 100,
                         std: float = 0.25) -> Tuple[torch.Tensor, torch.Tensor]:
     """Grid of mask ratios and their sampling probabilities.
 
-    ``r_k = cos(pi/2 * k/num_steps)``, k = 0..num_steps, restricted to ``low <= r < high`` and sorted
-    ascending; each point's probability is proportional to the normal pdf (mu, std) at r_k (the
-    truncation to [low, high] only rescales, so it cancels in the normalisation).
+    ``r_k = cos(pi/2 * k/num_steps)``, k = 0..num_steps, restricted to ``low <= r < high`` and
+    sorted ascending; each point's probability is proportional to the normal pdf (mu, std) at r_k
+    (the truncation to [low, high] only rescales, so it cancels in the normalisation).
 
     Returns:
         tuple: ratios (M,) float64 ascending, probabilities (M,) float64 summing to 1.
@@ -40,7 +40,8 @@ def nested_masks(noise: torch.Tensor, n_t: int, n_next: int) -> Tuple[torch.Tens
         n_next (int): Masked count of mask_next (>= n_t).
 
     Returns:
-        tuple: mask_t, mask_next, both (B, L) float with 1 = masked; mask_t is a subset of mask_next.
+        tuple: mask_t, mask_next, both (B, L) float with 1 = masked; mask_t is a subset of
+        mask_next.
     """
     order = noise.argsort(dim=1)
     rank = order.argsort(dim=1)  # rank of each position's noise

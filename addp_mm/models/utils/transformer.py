@@ -3,8 +3,9 @@
 The ADDP pixel encoder, the ADDP token decoder and the frozen MAGE token predictor all use the same
 pre-norm block (LayerNorm eps 1e-6, qkv bias, 4x MLP with GELU, dropout in attention and MLP). The
 parameter names follow mmpretrain's ``VisionTransformer`` (``ln1``, ``attn.qkv``, ``attn.proj``,
-``ln2``, ``ffn.layers.0.0``, ``ffn.layers.1``) so encoder weights drop into it unchanged; the official
-(timm) names are mapped by :func:`addp_mm.checkpoints.weights.timm_to_mmpretrain_block_key`.
+``ln2``, ``ffn.layers.0.0``, ``ffn.layers.1``) so encoder weights drop into it unchanged; the
+official (timm) names are mapped by
+:func:`addp_mm.checkpoints.weights.timm_to_mmpretrain_block_key`.
 """
 import torch
 import torch.nn as nn

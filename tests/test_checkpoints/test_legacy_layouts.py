@@ -1,16 +1,13 @@
 """Release files in every real layout load everywhere, without running code (issue 14, item 1/5).
 
-Each layout is built from the fixture's own tensors (tests/legacy_layouts.py): MAE-family
-``save_model`` (``'args': Namespace``), Lightning (``DictConfig`` hyper-parameters, callbacks), raw,
-``{'state_dict'}``, ``{'model'}`` and safetensors. They must load through the safe loader, through
-mmengine's loader (what ``load_from``/resume/``Pretrained`` use after ``import addp_mm``), in the
-converter and in the frozen VQGAN / token-predictor loaders, with bit-equal tensors.
+Each layout is built from the fixture's own tensors (tests/test_checkpoints/legacy_layouts.py):
+MAE-family ``save_model`` (``'args': Namespace``), Lightning (``DictConfig`` hyper-parameters,
+callbacks), raw, ``{'state_dict'}``, ``{'model'}`` and safetensors. They must load through the safe
+loader, through mmengine's loader (what ``load_from``/resume/``Pretrained`` use after
+``import addp_mm``), in the converter and in the frozen VQGAN / token-predictor loaders, with
+bit-equal tensors.
 """
 import argparse
-import contextlib
-import importlib.util
-import io
-import os.path as osp
 import pathlib
 import pickle
 import sys
@@ -23,10 +20,9 @@ import addp_mm  # noqa: F401  (routes mmengine's local loading through the safe 
 from addp_mm.checkpoints.loading import LegacyObject, legacy_objects, load_checkpoint_file
 from addp_mm.checkpoints.weights import extract_state_dict
 
-from .conftest import REPO_ROOT, reference_model_cfg
+from ..conftest import reference_model_cfg
+from ..tool_runs import _run_converter
 from .legacy_layouts import FOREIGN_CLASSES, LAYOUTS, mae_args, save_layout
-
-TOOL = osp.join(REPO_ROOT, 'tools', 'model_converters', 'convert_addp.py')
 
 
 def _sd(reference, name):
@@ -110,24 +106,6 @@ def test_frozen_loaders_take_lightning_vqgan_and_mae_style_mage(reference, tmp_p
         assert torch.equal(own[key], sd[key]), key
 
 
-def _run_converter(*args, refusals: bool = False):
-    """``convert_addp.py ARGS`` in-process: ``(exit code, stdout)``. A refusal (``sys.exit(msg)``)
-    raises ``SystemExit``, or with ``refusals=True`` gives its message as the code, as the CLI
-    prints it."""
-    spec = importlib.util.spec_from_file_location('convert_addp_legacy', TOOL)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        try:
-            code = tool.main([str(a) for a in args])
-        except SystemExit as e:
-            if not refusals:
-                raise
-            code = e.code
-    return code, out.getvalue()
-
-
 @pytest.mark.parametrize('layout', LAYOUTS)
 def test_converter_reads_every_layout(reference, tmp_path, layout):
     sd = _sd(reference, 'addp.pth')
@@ -150,7 +128,7 @@ def test_load_from_and_pretrained_take_legacy_files(tmp_path):
     foreign objects."""
     from mmengine.runner.checkpoint import load_checkpoint
 
-    from .toy_modules import ToyLinearModel
+    from ..toy_modules import ToyLinearModel
     src = ToyLinearModel()
     torch.nn.init.normal_(src.linear.weight)
     for layout in ('state_dict', 'lightning', 'safetensors'):
@@ -210,7 +188,8 @@ def _stock_files(tmp_path):
     import numpy as np
     sd = {'w': torch.randn(3, 2), 'b': torch.zeros(3, dtype=torch.float16)}
     files = {layout: save_layout(sd, layout, tmp_path / (
-        f'{layout}.' + ('safetensors' if layout == 'safetensors' else 'pth'))) for layout in LAYOUTS}
+        f'{layout}.' + ('safetensors' if layout == 'safetensors' else 'pth')))
+             for layout in LAYOUTS}
     files['numpy_meta'] = str(tmp_path / 'np.pth')
     torch.save({'state_dict': sd, 'meta': {'arr': np.arange(3), 'seed': np.int64(3)}},
                files['numpy_meta'])

@@ -9,7 +9,7 @@ import torch
 from addp_mm.checkpoints.loading import load_checkpoint_file
 from addp_mm.checkpoints.convert import resize_pos_embed_grid
 
-from ..test_legacy_checkpoints import TOOL, _run_converter
+from ...tool_runs import TOOL, _run_converter
 
 
 def _convert(reference, tmp_path, *args, name='out.pth'):

@@ -10,7 +10,7 @@ from addp_mm import __version__
 from addp_mm.generation.api import MASK_THRESHOLD, load_image, load_mask
 from addp_mm.utils.provenance import file_sha256
 
-from .test_generate_tool import _read, _run, tool  # noqa: F401  (fixture)
+from .test_generate import _read, _run, tool  # noqa: F401  (fixture)
 
 
 def _manifest(out):

@@ -1,7 +1,7 @@
-"""The token-grid side (addp_mm/models/utils/grid.py)."""
+"""The token-grid side (addp_mm/utils/grid.py)."""
 import pytest
 
-from addp_mm.models.utils.grid import grid_side
+from addp_mm.utils.grid import grid_side
 
 
 @pytest.mark.parametrize('num_tokens,side', [(1, 1), (16, 4), (256, 16), (1024, 32)])

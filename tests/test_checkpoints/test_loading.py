@@ -2,7 +2,8 @@
 
 mmengine 0.10.7 calls ``torch.load`` without ``weights_only``; torch >= 2.6 then refuses the
 ``HistoryBuffer``s and numpy arrays every Runner checkpoint holds. ``import addp_mm`` registers
-``addp_mm.checkpoints.load_checkpoint_file`` (an allow-list unpickler) as mmengine's local-file loader.
+``addp_mm.checkpoints.load_checkpoint_file`` (an allow-list unpickler) as mmengine's local-file
+loader.
 """
 import copy
 import os

@@ -1,6 +1,5 @@
 """tools/generate.py's conditioned modes beyond inpainting: outpainting keeps the kept region's
 tokens exactly, and --reconstruct runs end to end (toy generator, CPU)."""
-import importlib.util
 from types import SimpleNamespace
 
 import numpy as np
@@ -10,16 +9,13 @@ from PIL import Image
 
 from addp_mm.generation.sampling import image_seeds
 
-from .helpers import REPO_ROOT, TOY_CONFIG
+from ..test_generation.helpers import TOY_CONFIG
+from ..tool_runs import load_tool
 
 
 @pytest.fixture(scope='module')
 def tool():
-    spec = importlib.util.spec_from_file_location('addp_generate_tool_paths',
-                                                  REPO_ROOT / 'tools' / 'generate.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('tools/generate.py')
 
 
 @pytest.fixture()

@@ -1,5 +1,4 @@
 """tools/model_converters/convert_addp.py on the official-format fixture."""
-import importlib.util
 import os
 import os.path as osp
 import subprocess
@@ -12,13 +11,11 @@ from mmpretrain.models import VisionTransformer
 
 from addp_mm.checkpoints.loading import load_checkpoint_file
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TOOL = osp.join(REPO, 'tools', 'model_converters', 'convert_addp.py')
+from ...conftest import REPO_ROOT as REPO
+from ...tool_runs import TOOL, load_tool
 
 
-_spec = importlib.util.spec_from_file_location('convert_addp', TOOL)
-convert_addp = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(convert_addp)
+convert_addp = load_tool(TOOL)
 
 
 def run(*args):
@@ -41,10 +38,10 @@ def test_cli_entry_point(tmp_path):
     One folder is enough here (a subprocess start costs ~10 s on the CI machine): the command
     line runs the same ``main`` as the in-process tests below, which convert every fixture
     folder."""
-    from ..conftest import reference_dirs
+    from ...conftest import reference_dirs
     source = osp.join(reference_dirs()[0], 'addp.pth')
     if not osp.isfile(source):
-        from ..conftest import _missing_fixture
+        from ...conftest import _missing_fixture
         _missing_fixture(osp.dirname(source))
     res = subprocess.run([sys.executable, TOOL, source, tmp_path / 'o.pth',
                           '--backbone-only'], capture_output=True, text=True, cwd=REPO)

@@ -1,5 +1,4 @@
 """tools/generate.py end to end on the toy config (CPU, in-process)."""
-import importlib.util
 import os
 from pathlib import Path
 
@@ -7,17 +6,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from .helpers import REPO_ROOT as ROOT
-from .helpers import TOY_CONFIG
+from ..test_generation.helpers import TOY_CONFIG
+from ..tool_runs import load_tool
 
 
 @pytest.fixture(scope='module')
 def tool():
-    spec = importlib.util.spec_from_file_location('addp_generate_tool',
-                                                  ROOT / 'tools' / 'generate.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('tools/generate.py')
 
 
 def _run(tool, checkpoint, out, *extra):

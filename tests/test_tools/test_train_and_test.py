@@ -1,7 +1,6 @@
 """tools/train.py and tools/test.py end to end on a toy config (CPU), their option handling on real
 configs of every family, and the torchrun/Slurm launch scripts. (tools/dist_train.sh with real
 processes: tests/test_distributed/test_dist_train.py.)"""
-import importlib.util
 import os
 import os.path as osp
 import pickle
@@ -12,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from ..tool_runs import load_tool
+
+ROOT = Path(__file__).resolve().parents[2]
 # addp_tools: the tool-only package beside tools/train.py and tools/test.py
 sys.path.insert(0, str(ROOT / 'tools'))
 
@@ -72,11 +73,7 @@ def _log_text(work_dir):
 
 
 def _load_tool(name):
-    spec = importlib.util.spec_from_file_location(f'addp_tools_{name}',
-                                                  ROOT / 'tools' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool(f'tools/{name}.py')
 
 
 def test_test_tool_evaluates_a_runner_checkpoint(tmp_path):

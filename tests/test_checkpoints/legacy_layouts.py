@@ -53,7 +53,8 @@ class _AnyNode:
 
 
 class _DictConfig:
-    """Like omegaconf.DictConfig: pickled through ``__getstate__`` (a dict of nodes and metadata)."""
+    """Like omegaconf.DictConfig: pickled through ``__getstate__`` (a dict of nodes and
+    metadata)."""
 
     def __init__(self, content: dict):
         self.__dict__['_metadata'] = _ContainerMetadata()
