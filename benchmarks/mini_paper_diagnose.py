@@ -10,10 +10,10 @@ Prints, on the run's digits:
 
 - tokenizer: test reconstruction L1, unigram perplexity of the train tokens, how many codes hold
   90% of them, and how many distinct codes the top-left token (always background) takes;
-- token predictor: top-1 and cross-entropy on masked test tokens at mask ratios 0.5 / 0.75 / 0.95,
-  next to two context-free baselines: the most frequent code, and the most frequent code of each
-  grid position (the train split's per-position mode). A predictor at the per-position baseline
-  gives ADDP a target that does not depend on the image;
+- token predictor: top-1 and cross-entropy on masked test tokens at mask ratios 0.5 / 0.75, next
+  to the per-position prior (the train split's most frequent code of each grid position) and a
+  nearest-neighbour copy (mini_paper_parts/predictor_eval.py). A predictor at the per-position
+  prior gives ADDP a target that does not depend on the image;
 - encoders (ADDP, MAE, random init): effective rank of the test features (mean patch token after
   the final norm; exp of the entropy of the normalised covariance spectrum) and the std across
   images relative to the mean feature norm (a collapsed encoder maps every digit to about the same
@@ -22,11 +22,21 @@ Prints, on the run's digits:
 import argparse
 import os
 import os.path as osp
-import sys
 
-HERE = osp.dirname(osp.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, osp.dirname(HERE))
+os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
+
+import torch  # noqa: E402
+from mmengine.config import Config  # noqa: E402
+from mmpretrain.models import VisionTransformer  # noqa: E402
+
+import addp_mm  # noqa: F401,E402
+from addp_mm.checkpoints.convert import to_backbone_state_dict  # noqa: E402
+from addp_mm.checkpoints.loading import load_checkpoint_file  # noqa: E402
+from addp_mm.checkpoints.weights import extract_state_dict  # noqa: E402
+from addp_mm.generation.mage_sampler import MAGESampler  # noqa: E402
+from mini_paper_parts.data import read_split  # noqa: E402
+from mini_paper_parts.pipeline import config  # noqa: E402
+from mini_paper_parts.predictor_eval import RATIOS, evaluate_predictor  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -39,24 +49,15 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
-    import torch
     torch.set_num_threads(1)
-    import addp_mm  # noqa: F401
-    import mini_paper as mp
-    from mmpretrain.models import VisionTransformer
-
-    from addp_mm.checkpoints.loading import load_checkpoint_file
-    from addp_mm.checkpoints.convert import to_backbone_state_dict
-    from addp_mm.checkpoints.weights import extract_state_dict
 
     run = args.run
     data = osp.join(run, 'data')
-    x_train, _ = mp.read_split(data, 'train')
-    x_test, _ = mp.read_split(data, 'test')
+    x_train, _ = read_split(data, 'train')
+    x_test, _ = read_split(data, 'test')
     tok = osp.join(run, 'tokenizer', f'iter_{_iters(run, "tokenizer")}.pth')
     pred = args.predictor or osp.join(run, 'predictor', f'iter_{_iters(run, "predictor")}.pth')
-    sampler = mp.MAGESampler(tok, pred)
+    sampler = MAGESampler.from_config(Config.fromfile(config('addp')), tok, pred)
     vq, predictor = sampler.vqgan, sampler.predictor
     torch.manual_seed(0)
     with torch.no_grad():
@@ -71,19 +72,12 @@ def main(argv=None):
               f'{vq.n_embed} codes; {int((top < 0.9).sum()) + 1} codes hold 90% of the tokens; '
               f'the top-left (background) token takes {train_ids[:, 0].unique().numel()} '
               'distinct codes')
-        L = ids.shape[1]
-        pos_mode = torch.stack([torch.bincount(train_ids[:, i], minlength=vq.n_embed).argmax()
-                                for i in range(L)])
-        for ratio in (0.5, 0.75, 0.95):
-            mask = (torch.rand(ids.shape).argsort(1).argsort(1) < round(ratio * L)).bool()
-            logits = predictor(ids, mask.float())
-            acc = (logits.argmax(-1)[mask] == ids[mask]).float().mean().item()
-            ce = torch.nn.functional.cross_entropy(logits[mask], ids[mask]).item()
-            uni = (ids[mask] == counts.argmax()).float().mean().item()
-            mode = (pos_mode.expand_as(ids)[mask] == ids[mask]).float().mean().item()
-            print(f'predictor {osp.basename(pred)}, mask ratio {ratio}: top-1 {100 * acc:.1f}% '
-                  f'(CE {ce:.2f}); most frequent code {100 * uni:.1f}%; per-position mode '
-                  f'{100 * mode:.1f}%')
+    report = evaluate_predictor(predictor, train_ids, ids)
+    for ratio in RATIOS:
+        print(f'predictor {osp.basename(pred)}, mask ratio {ratio}: top-1 '
+              f'{report[f"top1_{ratio}"]:.1f}% (CE {report[f"ce_{ratio}"]:.2f}); per-position '
+              f'prior {report[f"prior_top1_{ratio}"]:.1f}%; nearest-neighbour copy '
+              f'{report[f"nn_top1_{ratio}"]:.1f}%')
 
     mean = torch.tensor([123.675, 116.28, 103.53]).view(1, 3, 1, 1) / 255.
     std = torch.tensor([58.395, 57.12, 57.375]).view(1, 3, 1, 1) / 255.

@@ -12,7 +12,7 @@ from mmengine.optim.scheduler.param_scheduler import INF
 from mmengine.runner import Runner
 
 from ..utils.errors import ConfigError, RefusedError
-from ..utils.provenance import write_json_atomic
+from ..utils.provenance import canonical_sha256, write_json_atomic
 
 
 def final_checkpoint(work_dir: str, max_iters: int) -> str:
@@ -150,6 +150,15 @@ def read_done(name: str, work_dir: str, settings: dict,
     return rec
 
 
+def stage_settings(cfg: Config, config: str, seed: int, options: Optional[dict]) -> dict:
+    """What makes a stage (the record :func:`run_stage` reuses only when it is the same): the
+    config file's name and a hash of the whole config after ``options`` (so an edited config
+    file does not reuse the old stage), the iterations, the seed and the options."""
+    content = {k: v for k, v in cfg.to_dict().items() if k not in ('work_dir', 'experiment_name')}
+    return dict(config=osp.basename(config), iters=cfg.train_cfg.max_iters, seed=seed,
+                options=options or {}, config_sha256=canonical_sha256(content))
+
+
 def run_stage(name: str,
               config: str,
               work_dir: str,
@@ -162,7 +171,8 @@ def run_stage(name: str,
     """Train one stage with a fresh Runner, unless it finished before with the same settings.
 
     A finished stage leaves ``work_dir/done.json`` (written atomically, after its final
-    checkpoint): its settings (config file, iterations, seed, options), its seconds and, with
+    checkpoint): its settings (config file and a hash of its content, iterations, seed,
+    options), its seconds and, with
     ``test``, its test metrics. A rerun with the same settings returns that record without
     training; other settings are refused (:func:`read_done`). A stage that did not finish (no
     ``done.json``) starts again from scratch: the stages checkpoint only at their end.
@@ -185,7 +195,7 @@ def run_stage(name: str,
     """
     cfg = stage_config(name, config, work_dir, max_iters, options, log_interval, seed)
     iters = cfg.train_cfg.max_iters
-    settings = dict(config=osp.basename(config), iters=iters, seed=seed, options=options or {})
+    settings = stage_settings(cfg, config, seed, options)
     rec = read_done(name, work_dir, settings, log)
     if rec is not None:
         return rec

@@ -8,7 +8,7 @@ import torch
 from mmengine.config import Config
 
 import addp_mm  # noqa: F401
-from addp_mm.engine.stages import run_stage, set_max_iters
+from addp_mm.engine.stages import run_stage, set_max_iters, stage_config, stage_settings
 from addp_mm.utils.errors import RefusedError
 from addp_mm.checkpoints.loading import load_checkpoint_file
 
@@ -70,9 +70,10 @@ def test_stage_runner_skips_finished_stages_and_rescales_schedules(tmp_path, cap
     assert [(s['begin'], s['end']) for s in cfg.param_scheduler] == [(0, 1), (1, 3)]
 
     # a finished stage (its done.json, same settings) is reused without training ...
-    rec = dict(checkpoint=str(tmp_path / 'iter_7.pth'), iters=7, seconds=1.,
-               settings=dict(config=osp.basename(config_path('tokenizer')), iters=7, seed=0,
-                             options={}))
+    config = config_path('tokenizer')
+    settings = stage_settings(stage_config('x', config, str(tmp_path), 7), config, 0, None)
+    assert settings['iters'] == 7 and settings['config'] == osp.basename(config)
+    rec = dict(checkpoint=str(tmp_path / 'iter_7.pth'), iters=7, seconds=1., settings=settings)
     (tmp_path / 'done.json').write_text(json.dumps(rec))
     assert run_stage('x', config_path('tokenizer'), str(tmp_path), 7) == rec
     assert 'reusing' in capsys.readouterr().out
@@ -80,3 +81,9 @@ def test_stage_runner_skips_finished_stages_and_rescales_schedules(tmp_path, cap
     # ... and one made with other settings is refused, naming the way out
     with pytest.raises(RefusedError, match='other settings'):
         run_stage('x', config_path('tokenizer'), str(tmp_path), 7, seed=1)
+    # ... as is the same file name with another content (an edited config)
+    edited = tmp_path / 'cfg' / osp.basename(config)
+    edited.parent.mkdir()
+    edited.write_text(f"_base_ = ['{config}']\nmodel = dict(beta=0.5)\n")
+    with pytest.raises(RefusedError, match='other settings'):
+        run_stage('x', str(edited), str(tmp_path), 7)
