@@ -19,6 +19,8 @@ from mmengine.dataset.utils import default_collate
 from mmpretrain.registry import DATASETS
 from mmpretrain.structures import DataSample
 
+from ..utils.errors import ConfigError, MissingPathError
+
 #: Format version of a bank file (bumped when its fields change).
 BANK_VERSION = 1
 
@@ -98,19 +100,22 @@ class TokenBankDataset(BaseDataset):
 
     def load_data_list(self):
         if not osp.isfile(self.bank_file):
-            raise FileNotFoundError(
+            raise MissingPathError(
                 f'token bank {self.bank_file!r} not found: build it with '
                 'addp_mm.datasets.build_token_bank (benchmarks/mini_paper.py writes one per run).')
         bank = torch.load(self.bank_file, map_location='cpu', weights_only=True)
         if not isinstance(bank, dict) or bank.get('version') != BANK_VERSION:
-            raise ValueError(f'{self.bank_file!r} is not a token bank of version {BANK_VERSION}; '
+            raise ConfigError(f'{self.bank_file!r} is not a token bank of version {BANK_VERSION}; '
                              'build it again with addp_mm.datasets.build_token_bank.')
         ids = bank['ids'].long()
         if self.num_codes is not None and len(ids) and int(ids.max()) >= self.num_codes:
-            raise ValueError(f'{self.bank_file!r} holds ids up to {int(ids.max())}, but the model '
+            raise ConfigError(f'{self.bank_file!r} holds ids up to {int(ids.max())}, but the model '
                              f'has {self.num_codes} codes: it was made by another tokenizer.')
         self.bank_info = {k: v for k, v in bank.items() if k not in ('ids', 'image_index')}
-        return [dict(ids=row) for row in ids]
+        # one tensor, rows served by index: BaseDataset.get_data_info deep-copies its items, and
+        # a deep copy of a row (a view) would copy the whole bank
+        self.ids = ids
+        return [dict(index=i) for i in range(len(ids))]
 
     def prepare_data(self, idx: int) -> dict:
-        return dict(inputs=[self.get_data_info(idx)['ids']], data_samples=DataSample())
+        return dict(inputs=[self.ids[idx]], data_samples=DataSample())
