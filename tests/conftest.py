@@ -49,7 +49,8 @@ class Reference:
         self.root = root
         with open(osp.join(root, 'config.json')) as f:
             self.config = json.load(f)
-        self.data = torch.load(osp.join(root, 'reference.pt'), map_location='cpu', weights_only=True)
+        self.data = torch.load(osp.join(root, 'reference.pt'), map_location='cpu',
+                               weights_only=True)
         self.inputs = self.data['inputs']
         self.outputs = self.data['outputs']
 
@@ -156,7 +157,8 @@ def write_smooth_images(root, num: int = 12, size: int = 72,
             osp.join(str(root), f'img_{i:02d}.{suffixes[i % len(suffixes)]}'))
 
 
-def assert_close_rel(ours: torch.Tensor, ref: torch.Tensor, rtol: float = 1e-4, name: str = '') -> None:
+def assert_close_rel(ours: torch.Tensor, ref: torch.Tensor, rtol: float = 1e-4,
+                     name: str = '') -> None:
     """The fixture's tolerance: max|ours - ref| <= rtol * max|ref|."""
     assert ours.shape == ref.shape, f'{name}: shape {tuple(ours.shape)} != {tuple(ref.shape)}'
     ours, ref = ours.double(), ref.double()

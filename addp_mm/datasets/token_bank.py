@@ -72,7 +72,8 @@ def build_token_bank(dataset,
     finally:
         np.random.set_state(np_state)
         torch.set_rng_state(torch_state)
-    bank = dict(ids=torch.cat(ids), image_index=torch.tensor(index), crops_per_image=crops_per_image,
+    bank = dict(ids=torch.cat(ids), image_index=torch.tensor(index),
+                crops_per_image=crops_per_image,
                 seed=seed, num_images=n, version=BANK_VERSION, info=dict(info or {}))
     torch.save(bank, out_file)
     return bank

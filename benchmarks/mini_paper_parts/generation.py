@@ -54,6 +54,7 @@ def cached_set(folder: str, name: str, make: Callable[[], torch.Tensor]) -> torc
     return images
 
 
-def image_sets(folder: str, makers: Dict[str, Callable[[], torch.Tensor]]) -> Dict[str, torch.Tensor]:
+def image_sets(folder: str,
+               makers: Dict[str, Callable[[], torch.Tensor]]) -> Dict[str, torch.Tensor]:
     """Every set of ``makers``, each made once (:func:`cached_set`)."""
     return {name: cached_set(folder, name, make) for name, make in makers.items()}

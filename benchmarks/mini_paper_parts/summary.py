@@ -119,7 +119,8 @@ def summarize(dirs: List[str]) -> str:
                 cell([_get(r, 'predictor', f'{k}_{ratio}') for r in runs], d)
                 for k, d in (('top1', 1), ('ce', 2), ('prior_top1', 1), ('nn_top1', 1))) + ' |')
     if any('fid' in r for r in runs):
-        lines += ['', 'Generation, FID / IS with the digit feature network (reference: train split)',
+        lines += ['', 'Generation, FID / IS with the digit feature network (reference: train '
+                  'split)',
                   '', '| image set | images | FID ↓ | IS ↑ |', '|---|---|---|---|']
         for k in FID_ROWS:
             n = _get(runs[0], 'num_images', k)
@@ -138,5 +139,6 @@ def summarize(dirs: List[str]) -> str:
               f'{", ".join(m.get("cpu_flags", m.get("flags", [])))}); per stage (s): ' +
               ', '.join(f'{k} {cell([r.get("stage_seconds", {}).get(k) for r in runs], 0)}'
                         for k in stages) +
-              f'. Feature network test top-1: {cell([r.get("feature_net_test_top1") for r in runs])} %.']
+              '. Feature network test top-1: '
+              f'{cell([r.get("feature_net_test_top1") for r in runs])} %.']
     return '\n'.join(lines)
