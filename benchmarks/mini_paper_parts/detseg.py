@@ -18,6 +18,7 @@ ADDP's (its encoder has the same mmpretrain names). The pre-training-only norms 
 ``pre_norm``, both final norms) are dropped, as in fine-tuning. Random init is each backbone's own
 initialisation.
 """
+import json
 import os
 import os.path as osp
 from typing import Dict, List, Optional
@@ -35,7 +36,7 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG_DIR = osp.join(REPO, 'configs', 'addp', 'mini')
 DET_CONFIG = osp.join(CONFIG_DIR,
                       'vitdet-mask-rcnn_vit-tiny-p4_1xb16-cpu-coslr-400iter_digits-64px.py')
-SEG_CONFIG = osp.join(CONFIG_DIR, 'upernet_vit-tiny-p4_1xb16-cpu-400iter_digits-64px.py')
+SEG_CONFIG = osp.join(CONFIG_DIR, 'upernet_vit-tiny-p4_1xb8-cpu-600iter_digits-64px.py')
 KINDS = ('addp', 'mae', 'random')
 #: Input side of both models (the canvases) and heads of the tiny ViT (mmseg-mae tables).
 IMG_SIZE = 64
@@ -70,7 +71,7 @@ def backbone_weights(ckpt: str, dst: str, target: str) -> str:
     return dst
 
 
-def _det_options(canvases: dict) -> dict:
+def det_options(canvases: dict) -> dict:
     # absolute paths: mmdet/mmseg join them to data_root unchanged
     return {
         'train_dataloader.dataset.data_root': canvases['root'],
@@ -83,7 +84,7 @@ def _det_options(canvases: dict) -> dict:
     }
 
 
-def _seg_options(canvases: dict) -> dict:
+def seg_options(canvases: dict) -> dict:
     options = {}
     for split in ('train', 'test'):
         options[f'{split}_dataloader.dataset.data_root'] = canvases['root']
@@ -103,7 +104,7 @@ def _stages(task: str, canvases: dict, backbones: Dict[str, Optional[str]], work
                          'for random init).')
     config, target = ((DET_CONFIG, 'mmpretrain') if task == 'det' else
                       (SEG_CONFIG, 'mmseg-mae'))
-    base = _det_options(canvases) if task == 'det' else _seg_options(canvases)
+    base = det_options(canvases) if task == 'det' else seg_options(canvases)
     if size == 'ci' and task == 'det':
         # a model trained for 2 iterations may score every box below 0.05; CocoMetric then
         # reports nothing at all, and the pipeline test checks that it reports
@@ -119,8 +120,8 @@ def _stages(task: str, canvases: dict, backbones: Dict[str, Optional[str]], work
             dst = osp.join(work_dir, 'weights', f'{kind}_{target}.pth')
             backbone_weights(ckpt, dst, target)
             if task == 'det':
-                options['model.backbone.init_cfg'] = dict(type='Pretrained', checkpoint=dst,
-                                                          prefix='backbone.')
+                options['model.backbone.init_cfg'] = dict(_delete_=True, type='Pretrained',
+                                                          checkpoint=dst, prefix='backbone.')
             else:  # the converter's documented path for mmseg's MAE backbone
                 options['model.pretrained'] = dst
         records[kind] = run(f'{task}-{kind}', config, osp.join(work_dir, f'{task}_{kind}'), seed,
@@ -166,7 +167,6 @@ def run_segmentation(canvases: dict, backbones: Dict[str, Optional[str]], work_d
 
 # ----------------------------------------------------------------------------- figure
 def _finished(work_dir: str, task: str, kind: str) -> Optional[dict]:
-    import json
     done = osp.join(work_dir, f'{task}_{kind}', 'done.json')
     if not osp.isfile(done):
         return None
@@ -188,7 +188,7 @@ def _build(task: str, checkpoint: str):
     with DefaultScope.overwrite_default_scope(scope):
         model = MODELS.build(cfg.model)
     load_checkpoint(model, checkpoint, map_location='cpu', strict=True, logger='silent')
-    return model.eval(), cfg
+    return model.eval()
 
 
 def _predict(task: str, model, images: np.ndarray) -> List[np.ndarray]:
@@ -261,17 +261,15 @@ def predictions_figure(canvases: dict, work_dir: str, path: str, num: int = 8) -
     rows, labels = [_colour(images, [np.zeros_like(t) for t in truth], palette),
                     _colour(images, truth, palette)], ['test canvas', 'ground truth']
     titles = dict(addp='ADDP', mae='MAE', random='random init')
-    for task, model_name, metric in (('det', 'Mask R-CNN', 'segm_ap'), ('seg', 'UperNet', 'miou')):
+    for task, model_name, metric, key, scale in (('det', 'Mask R-CNN', 'mask AP', 'coco/segm_mAP',
+                                                  100.), ('seg', 'UperNet', 'mIoU', 'mIoU', 1.)):
         for kind in KINDS:
             rec = _finished(work_dir, task, kind)
             if rec is None:
                 continue
-            model, _ = _build(task, rec['checkpoint'])
+            model = _build(task, rec['checkpoint'])
             rows.append(_colour(images, _predict(task, model, images), palette))
-            m = rec.get('metrics', {})
-            value = (100. * m['coco/segm_mAP'] if task == 'det' else m['mIoU']) \
-                if m else float('nan')
-            what = 'mask AP' if task == 'det' else 'mIoU'
-            labels.append(f'{model_name}\n{titles[kind]}\n({what} {value:.1f})')
+            value = scale * rec['metrics'][key]
+            labels.append(f'{model_name}\n{titles[kind]}\n({metric} {value:.1f})')
     return save_grid(rows, path, labels,
                      'Test canvases: predicted masks (colour = digit class)')

@@ -10,7 +10,7 @@
 #   - the pyramid from the stride-4 map with scale factors (2, 1, 0.5): strides 2, 4, 8, plus 16
 #     for the RPN. ViTDet's extra x4 level would be a stride-1 64 x 64 map, the most expensive
 #     part of the model on CPU and finer than the digits (8-32 px) need.
-#   - 64 pyramid channels (ViTDet: 256 for width 768), anchors of 8, 16, 32, 64 px (scale 4 at
+#   - 32 pyramid channels (ViTDet: 256 for width 768), anchors of 8, 16, 32, 64 px (scale 4 at
 #     strides 2-16; the digits' boxes are 5-32 px), fewer sampled anchors and RoIs per image.
 #   - AdamW, weight decay 0.1, layer decay 0.7, drop path 0.1 (ViTDet ViT-B), lr 2e-4 at batch
 #     16, a short warm-up and a cosine decay (the stage runner rescales a cosine schedule to any
@@ -67,7 +67,7 @@ model = dict(
     train_cfg=dict(
         rpn=dict(sampler=dict(num=128)),
         rpn_proposal=dict(nms_pre=500, max_per_img=100),
-        rcnn=dict(sampler=dict(num=64))),
+        rcnn=dict(sampler=dict(num=32))),
     test_cfg=dict(
         rpn=dict(nms_pre=500, max_per_img=100),
         rcnn=dict(max_per_img=20)))
