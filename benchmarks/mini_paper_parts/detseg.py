@@ -35,7 +35,7 @@ from .stages import log, run
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG_DIR = osp.join(REPO, 'configs', 'addp', 'mini')
 DET_CONFIG = osp.join(CONFIG_DIR,
-                      'vitdet-mask-rcnn_vit-tiny-p4_1xb16-cpu-coslr-400iter_digits-64px.py')
+                      'vitdet-mask-rcnn_vit-tiny-p4_1xb8-cpu-coslr-450iter_digits-64px.py')
 SEG_CONFIG = osp.join(CONFIG_DIR, 'upernet_vit-tiny-p4_1xb8-cpu-600iter_digits-64px.py')
 KINDS = ('addp', 'mae', 'random')
 #: Input side of both models (the canvases) and heads of the tiny ViT (mmseg-mae tables).

@@ -1,6 +1,7 @@
 """The mini paper's detection and segmentation columns (benchmarks/mini_paper_parts/{canvases,
 detseg}.py): the digit canvases, and both columns end to end at the CI size with the real Runner,
 mmdet's Mask R-CNN and mmseg's UperNet (a few iterations; the numbers mean nothing)."""
+import glob
 import json
 import math
 import os.path as osp
@@ -237,6 +238,11 @@ def test_both_columns_report_every_metric(columns):
         assert set(det) == {'bbox_ap', 'segm_ap', 'bbox_ap50'} and set(seg) == {'miou'}
         for value in (*det.values(), *seg.values()):
             assert math.isfinite(value) and 0. <= value <= 100., (kind, det, seg)
+        for task in ('det', 'seg'):
+            # each stage logs into its own work_dir (mmdet's and mmseg's stock runtimes name
+            # their visualizer 'visualizer', which the stages of one process would share)
+            assert glob.glob(osp.join(columns['work'], f'{task}_{kind}', '*', 'vis_data',
+                                      'scalars.json')), (task, kind)
 
 
 @pytest.mark.parametrize('task', ['det', 'seg'])

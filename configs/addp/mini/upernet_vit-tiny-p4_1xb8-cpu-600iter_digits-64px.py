@@ -69,6 +69,10 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=max_iters, by_epoch=False, max_keep_ckpts=1),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'))
+# no fixed visualizer name (the stock runtime's 'visualizer'): the Runner then names it after the
+# experiment, so the stages of one process (ADDP, MAE, random) each log to their own work_dir
+visualizer = dict(
+    _delete_=True, type='SegLocalVisualizer', vis_backends=[dict(type='LocalVisBackend')])
 env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0)
 # a pre-trained backbone must be loaded whole (detseg.py drops this hook for random init);
