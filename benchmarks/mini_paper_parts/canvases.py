@@ -17,8 +17,8 @@ The choices, and why:
   pyramid levels of the detector all get objects.
 * **No overlap**: the squares of two digits never intersect (so neither do their boxes and
   masks). Placement is rejection sampling: up to ``TRIES`` uniform positions per digit; a digit
-  that fits nowhere is dropped (the count then falls short of the drawn 1-4; every canvas keeps at
-  least one digit).
+  that fits nowhere is dropped (the count then falls short of the drawn 1-4: 2.1 digits per canvas
+  on average instead of 2.5; every canvas keeps at least one digit).
 * **Instances**: the mask of a digit is its stroke, the pixels of the pasted square with grey value
   >= ``STROKE_THRESHOLD`` (128 of 255: the dark-ink half of the 17 grey levels of the scans after
   upsampling); the box is the mask's extent (COCO ``[x, y, w, h]``, pixel-edge coordinates:

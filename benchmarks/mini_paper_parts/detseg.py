@@ -18,6 +18,7 @@ ADDP's (its encoder has the same mmpretrain names). The pre-training-only norms 
 ``pre_norm``, both final norms) are dropped, as in fine-tuning. Random init is each backbone's own
 initialisation.
 """
+import hashlib
 import json
 import os
 import os.path as osp
@@ -93,6 +94,14 @@ def seg_options(canvases: dict) -> dict:
     return options
 
 
+def _fingerprint(path: str) -> str:
+    """A short name of a checkpoint file (path, size, modification time). It names the converted
+    weights, so a stage trained from another pre-training is not reused as this one's."""
+    st = os.stat(path)
+    key = f'{osp.abspath(path)}:{st.st_size}:{st.st_mtime_ns}'
+    return hashlib.sha1(key.encode()).hexdigest()[:8]
+
+
 def _stages(task: str, canvases: dict, backbones: Dict[str, Optional[str]], work_dir: str,
             seed: int, size: str) -> Dict[str, dict]:
     """Train and test one task for every initialisation; the stage records by kind."""
@@ -117,7 +126,7 @@ def _stages(task: str, canvases: dict, backbones: Dict[str, Optional[str]], work
             # random init: nothing to load, so no CheckPretrainedKeysHook
             options['custom_hooks'] = [dict(type='FaultToleranceHook')]
         else:
-            dst = osp.join(work_dir, 'weights', f'{kind}_{target}.pth')
+            dst = osp.join(work_dir, 'weights', f'{kind}_{target}_{_fingerprint(ckpt)}.pth')
             backbone_weights(ckpt, dst, target)
             if task == 'det':
                 options['model.backbone.init_cfg'] = dict(_delete_=True, type='Pretrained',
@@ -147,7 +156,9 @@ def run_detection(canvases: dict, backbones: Dict[str, Optional[str]], work_dir:
         canvases.
     """
     records = _stages('det', canvases, backbones, work_dir, seed, size)
-    return {kind: {ours: 100. * rec['metrics'][theirs] for ours, theirs in DET_METRICS.items()}
+    # mmdet rounds AP to 3 decimals: one decimal in percent
+    return {kind: {ours: round(100. * rec['metrics'][theirs], 1)
+                   for ours, theirs in DET_METRICS.items()}
             for kind, rec in records.items()}
 
 

@@ -258,8 +258,9 @@ def test_pretrained_encoders_are_what_the_models_start_from(columns, pretrained,
     for kind in ('addp', 'mae'):
         with open(osp.join(columns['work'], f'{task}_{kind}', 'done.json')) as f:
             trained = extract_state_dict(load_checkpoint_file(json.load(f)['checkpoint']))
-        weights = osp.join(columns['work'], 'weights', f'{kind}_{target}.pth')
-        converted = extract_state_dict(load_checkpoint_file(weights))
+        weights = glob.glob(osp.join(columns['work'], 'weights', f'{kind}_{target}_*.pth'))
+        assert len(weights) == 1, weights
+        converted = extract_state_dict(load_checkpoint_file(weights[0]))
         key = 'layers.1.attn.qkv.weight'
         start = converted[prefix + key]
         assert (trained['backbone.' + key] - start).abs().max() < 1e-3, kind
@@ -267,6 +268,20 @@ def test_pretrained_encoders_are_what_the_models_start_from(columns, pretrained,
         other = extract_state_dict(load_checkpoint_file(pretrained['mae' if kind == 'addp'
                                                                    else 'addp']))
         assert (other['backbone.' + key] - start).abs().max() > 1e-2, kind
+
+
+def test_finished_stages_are_reused_only_for_the_same_pretraining(columns, canvases, pretrained):
+    """A second call reads the finished stages (same metrics, no training); another pre-training
+    checkpoint for a kind is refused instead of reusing the stage trained from the first."""
+    from mini_paper_parts import detseg
+    done = [osp.join(columns['work'], f'seg_{kind}', 'done.json') for kind in detseg.KINDS]
+    stamps = [osp.getmtime(p) for p in done]
+    again = detseg.run_segmentation(canvases, pretrained, columns['work'], 0, size='ci')
+    assert again == columns['seg']
+    assert [osp.getmtime(p) for p in done] == stamps
+    swapped = dict(pretrained, addp=pretrained['mae'], mae=pretrained['addp'])
+    with pytest.raises(RuntimeError, match='other settings'):
+        detseg.run_detection(canvases, swapped, columns['work'], 0, size='ci')
 
 
 def test_predictions_figure(columns, canvases, tmp_path):

@@ -17,11 +17,7 @@ train_pipeline = [
     dict(type='LoadAnnotations'),
     dict(type='PackSegInputs'),
 ]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
-    dict(type='PackSegInputs'),
-]
+test_pipeline = train_pipeline
 train_dataloader = dict(
     batch_size=16,
     num_workers=0,
