@@ -176,6 +176,17 @@ def run_segmentation(canvases: dict, backbones: Dict[str, Optional[str]], work_d
     return {kind: {'miou': rec['metrics']['mIoU']} for kind, rec in records.items()}
 
 
+def stage_seconds(work_dir: str) -> Dict[str, float]:
+    """Training + test seconds of each finished stage under ``work_dir``, e.g. ``det_addp``."""
+    out = {}
+    for task in ('det', 'seg'):
+        for kind in KINDS:
+            rec = _finished(work_dir, task, kind)
+            if rec is not None:
+                out[f'{task}_{kind}'] = rec['seconds']
+    return out
+
+
 # ----------------------------------------------------------------------------- figure
 def _finished(work_dir: str, task: str, kind: str) -> Optional[dict]:
     done = osp.join(work_dir, f'{task}_{kind}', 'done.json')

@@ -9,7 +9,6 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -19,6 +18,7 @@ if BENCHMARKS not in sys.path:  # mini_paper_parts lives beside benchmarks/mini_
     sys.path.insert(0, BENCHMARKS)
 
 from mini_paper_parts import canvases as cv  # noqa: E402
+from mini_paper_parts import detseg  # noqa: E402
 from mini_paper_parts.data import write_digits  # noqa: E402
 
 
@@ -153,7 +153,6 @@ def test_coco_json_loads_in_mmdet(canvases):
     from mmdet.registry import DATASETS
     from mmdet.utils import register_all_modules
     from mmengine.registry import DefaultScope
-    from mini_paper_parts import detseg
     register_all_modules(init_default_scope=False)
     cfg = _config(detseg.DET_CONFIG, detseg.det_options(canvases))
     with DefaultScope.overwrite_default_scope('mmdet'):
@@ -175,7 +174,6 @@ def test_label_maps_load_in_mmseg(canvases):
     from mmengine.registry import DefaultScope
     from mmseg.registry import DATASETS
     from mmseg.utils import register_all_modules
-    from mini_paper_parts import detseg
     register_all_modules(init_default_scope=False)
     cfg = _config(detseg.SEG_CONFIG, detseg.seg_options(canvases))
     with DefaultScope.overwrite_default_scope('mmseg'):
@@ -224,7 +222,6 @@ def pretrained(digits, tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def columns(canvases, pretrained, tmp_path_factory):
-    from mini_paper_parts import detseg
     work = str(tmp_path_factory.mktemp('detseg'))
     det = detseg.run_detection(canvases, pretrained, work, 0, size='ci')
     seg = detseg.run_segmentation(canvases, pretrained, work, 0, size='ci')
@@ -238,6 +235,10 @@ def test_both_columns_report_every_metric(columns):
         assert set(det) == {'bbox_ap', 'segm_ap', 'bbox_ap50'} and set(seg) == {'miou'}
         for value in (*det.values(), *seg.values()):
             assert math.isfinite(value) and 0. <= value <= 100., (kind, det, seg)
+    seconds = detseg.stage_seconds(columns['work'])
+    assert set(seconds) == {f'{t}_{k}' for t in ('det', 'seg') for k in ('addp', 'mae', 'random')}
+    assert all(s > 0 for s in seconds.values())
+    for kind in ('addp', 'mae', 'random'):
         for task in ('det', 'seg'):
             # each stage logs into its own work_dir (mmdet's and mmseg's stock runtimes name
             # their visualizer 'visualizer', which the stages of one process would share)
@@ -273,7 +274,6 @@ def test_pretrained_encoders_are_what_the_models_start_from(columns, pretrained,
 def test_finished_stages_are_reused_only_for_the_same_pretraining(columns, canvases, pretrained):
     """A second call reads the finished stages (same metrics, no training); another pre-training
     checkpoint for a kind is refused instead of reusing the stage trained from the first."""
-    from mini_paper_parts import detseg
     done = [osp.join(columns['work'], f'seg_{kind}', 'done.json') for kind in detseg.KINDS]
     stamps = [osp.getmtime(p) for p in done]
     again = detseg.run_segmentation(canvases, pretrained, columns['work'], 0, size='ci')
@@ -285,7 +285,6 @@ def test_finished_stages_are_reused_only_for_the_same_pretraining(columns, canva
 
 
 def test_predictions_figure(columns, canvases, tmp_path):
-    from mini_paper_parts import detseg
 
     from addp_mm.utils.figures import grid_size
     path = detseg.predictions_figure(canvases, columns['work'], str(tmp_path / 'fig.png'), num=4)
@@ -295,7 +294,6 @@ def test_predictions_figure(columns, canvases, tmp_path):
 
 
 def test_unknown_size_or_kind_names_the_fix(canvases, tmp_path):
-    from mini_paper_parts import detseg
     with pytest.raises(ValueError, match='size must be one of'):
         detseg.run_detection(canvases, {}, str(tmp_path), 0, size='huge')
     with pytest.raises(ValueError, match='unknown backbone kinds'):
