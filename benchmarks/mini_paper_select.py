@@ -279,6 +279,7 @@ def table(out):
               f"{r['top1_0.75']} | {r['ce_0.75']} | {r['maxp_0.5']} |")
     print('\n| ADDP on predictor | ADDP neck std | iterations | ' +
           ' | '.join(f'probe / 10-shot at {i}' for i in ('init', 250, 750, 1500)) + ' |')
+    print('|---|---|---|---|---|---|---|')
     for r in rows:
         if r['what'] == 'addp':
             curve = {c['it']: c for c in r['curve']}

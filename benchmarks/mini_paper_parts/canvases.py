@@ -143,7 +143,11 @@ def _settings(digits_root: str, seed: int, num_train: int, num_test: int) -> dic
 
 
 def canvas_paths(out_root: str) -> Dict[str, str]:
-    """Where :func:`write_canvases` puts things (also what the det/seg configs are told)."""
+    """Where :func:`write_canvases` puts things (also what the det/seg configs are told).
+
+    Absolute paths: mmdet and mmseg join a relative ``ann_file`` or image folder to
+    ``data_root``, so relative ones would name ``root/root/...``."""
+    out_root = osp.abspath(out_root)
     out = dict(root=out_root, meta=osp.join(out_root, 'meta.json'))
     for split in SPLITS:
         out[f'{split}_json'] = osp.join(out_root, 'annotations', f'instances_{split}.json')

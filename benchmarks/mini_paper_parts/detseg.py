@@ -26,10 +26,19 @@ from typing import Dict, List, Optional
 
 import numpy as np
 import torch
+from mmdet.registry import MODELS as DET_MODELS
+from mmdet.structures import DetDataSample
+from mmengine.config import Config
+from mmengine.registry import DefaultScope
+from mmengine.runner import load_checkpoint
+from mmseg.registry import MODELS as SEG_MODELS
+from mmseg.structures import SegDataSample
+from PIL import Image
 
 from addp_mm.checkpoints.loading import load_checkpoint_file
 from addp_mm.checkpoints.convert import convert_for_target
 from addp_mm.checkpoints.weights import extract_state_dict
+from addp_mm.utils.figures import save_grid
 
 from .stages import log, run
 
@@ -198,17 +207,11 @@ def _finished(work_dir: str, task: str, kind: str) -> Optional[dict]:
 
 def _build(task: str, checkpoint: str):
     """The trained model of a finished stage, in eval mode."""
-    from mmengine.config import Config
-    from mmengine.registry import DefaultScope
-    from mmengine.runner import load_checkpoint
     cfg = Config.fromfile(DET_CONFIG if task == 'det' else SEG_CONFIG)
     scope = 'mmdet' if task == 'det' else 'mmseg'
-    if task == 'det':
-        from mmdet.registry import MODELS
-    else:
-        from mmseg.registry import MODELS
+    registry = DET_MODELS if task == 'det' else SEG_MODELS
     with DefaultScope.overwrite_default_scope(scope):
-        model = MODELS.build(cfg.model)
+        model = registry.build(cfg.model)
     load_checkpoint(model, checkpoint, map_location='cpu', strict=True, logger='silent')
     return model.eval()
 
@@ -220,12 +223,8 @@ def _predict(task: str, model, images: np.ndarray) -> List[np.ndarray]:
     # BGR uint8 (C, H, W), as the loaders give it (the canvases are grey)
     inputs = [torch.from_numpy(np.repeat(img[None], 3, 0)) for img in images]
     meta = dict(img_shape=(H, W), ori_shape=(H, W), pad_shape=(H, W), scale_factor=(1., 1.))
-    if task == 'det':
-        from mmdet.structures import DetDataSample
-        samples = [DetDataSample(metainfo=meta) for _ in inputs]
-    else:
-        from mmseg.structures import SegDataSample
-        samples = [SegDataSample(metainfo=meta) for _ in inputs]
+    sample_type = DetDataSample if task == 'det' else SegDataSample
+    samples = [sample_type(metainfo=meta) for _ in inputs]
     with torch.no_grad():
         outs = model.test_step(dict(inputs=inputs, data_samples=samples))
     maps = []
@@ -270,10 +269,6 @@ def predictions_figure(canvases: dict, work_dir: str, path: str, num: int = 8) -
     Returns:
         str: ``path``.
     """
-    from mmengine.config import Config
-    from PIL import Image
-
-    from addp_mm.utils.figures import save_grid
     names = sorted(os.listdir(canvases['test_images']))[:num]
     images = np.stack([np.asarray(Image.open(osp.join(canvases['test_images'], n)).convert('L'))
                        for n in names])

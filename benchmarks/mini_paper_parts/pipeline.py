@@ -4,6 +4,7 @@ Every stage leaves a record in its folder and is reused by a rerun with the same
 killed at any point continues where it stopped, and repeats no finished stage); ``results.json``
 is written atomically at the end.
 """
+import json
 import os
 import os.path as osp
 import time
@@ -88,6 +89,11 @@ class Pretraining:
         if stage in self.stage_iters:
             return self.stage_iters[stage]
         return None if self.size['iters'] is None else self.size['iters'].get(stage)
+
+    def planned_iters(self, stage: str) -> int:
+        """The iterations ``stage`` trains for (``--iters``, the size, else its config's)."""
+        iters = self.iters(stage)
+        return Config.fromfile(config(stage)).train_cfg.max_iters if iters is None else iters
 
     def common(self) -> dict:
         return {'train_dataloader.dataset.data_root': self.data['root']}
@@ -212,72 +218,93 @@ def generation_scores(pre: Pretraining, addp: dict, predictor: dict, folder: str
                 num_images={k: len(v) for k, v in sets.items()})
 
 
+def spent(out: str, part: str, seconds: float) -> float:
+    """Add ``seconds`` to ``part``'s time in ``OUT/seconds.json`` and return the sum: the time a
+    part took over every invocation that made the folder: a seed stopped and continued reports
+    the time of both runs, and a rerun that reuses every stage adds only the little it spends
+    (loading, scoring the saved image sets, figures)."""
+    path = osp.join(out, 'seconds.json')
+    ledger = {}
+    if osp.isfile(path):
+        with open(path) as f:
+            ledger = json.load(f)
+    ledger[part] = ledger.get(part, 0.) + seconds
+    write_json_atomic(path, ledger)
+    return ledger[part]
+
+
 def run_seed(seed: int, out: str, size: str = 'full', stage_iters: Optional[dict] = None,
              tasks: Iterable[str] = TASKS) -> dict:
     """Everything for one seed; returns (and writes) ``OUT/results.json``."""
     start = time.time()
-    tasks = tuple(tasks)
-    os.makedirs(out, exist_ok=True)
-    pre = Pretraining(out, seed, size, stage_iters or {})
-    s = pre.size
-    log(f'seed {seed}: tasks {",".join(tasks)}; digits 32x32 in {pre.data["root"]}')
-    results = dict(seed=seed, size=size, tasks=list(tasks))
-    need_addp = bool(set(tasks) & {'cls', 'gen', 'det', 'seg'})
-    if need_addp:
-        results['predictor'] = predictor_report(pre)
-        pre.addp()
-    if set(tasks) & {'cls', 'det', 'seg'}:
-        pre.mae()
-    results['stage_iters'] = {k: pre.records[k]['iters'] for k in PRETRAIN_STAGES
-                              if k in pre.records}
-    results['stage_seconds'] = {k: pre.records[k]['seconds'] for k in
-                                ('tokenizer', 'bank', 'predictor', 'addp', 'mae')
-                                if k in pre.records}
-    iters = s['iters']
-    if 'cls' in tasks:
-        t0 = time.time()
-        configs = {p: config(p) for p in PROTOCOLS}
-        rec_dir = osp.join(out, 'recognition')
-        acc = {k: recognition(k, None if k == 'random' else dict(checkpoint=pre.records[k]
-                                                               ['checkpoint']),
-                              pre.data['root'], rec_dir, seed, configs, iters)
-               for k in ('addp', 'mae', 'random')}
-        acc['mage'] = recognition('mage', pre.frozen_parts(), pre.data['root'], rec_dir, seed,
-                                  configs, iters, protocols=LINEAR_PROTOCOLS)
-        for protocol in PROTOCOLS:
-            results[protocol] = {k: v[protocol] for k, v in acc.items() if protocol in v}
-        results['stage_seconds']['recognition'] = time.time() - t0
-    if 'gen' in tasks:
-        t0 = time.time()
-        gen = generation_scores(pre, pre.records['addp'], pre.predictor(), out)
-        results['fid'], results['is'] = gen['fid'], gen['inception_score']
-        results['num_images'] = gen['num_images']
-        results['feature_net_test_top1'] = gen['feature_net']['test_top1']
-        results['generation_seconds'] = gen['seconds'].get('addp')
-        test_x, test_y = read_split(pre.data['root'], 'test')
-        results['figures'] = figures(osp.join(out, 'figures'), gen['sets'],
-                                     generator_for(pre, pre.records['addp']), test_x, test_y,
-                                     seed)
-        results['stage_seconds']['generation'] = time.time() - t0
-    if 'det' in tasks or 'seg' in tasks:
-        n_train, n_test = s['canvases']
-        canv = canvas_data.write_canvases(pre.data['root'], osp.join(out, 'canvases'), seed,
-                                          n_train, n_test)
-        backbones = dict(addp=pre.records['addp']['checkpoint'],
-                         mae=pre.records['mae']['checkpoint'], random=None)
-        ds_dir = osp.join(out, 'detseg')
-        for task, fn in (('det', detseg.run_detection), ('seg', detseg.run_segmentation)):
-            if task in tasks:
-                t0 = time.time()
-                results[task] = fn(canv, backbones, ds_dir, seed, size)
-                results['stage_seconds'][task] = time.time() - t0
-        results.setdefault('figures', {})['detseg'] = detseg.predictions_figure(
-            canv, ds_dir, osp.join(out, 'figures', 'detseg.png'))
-    results['machine'] = machine()
-    results['seconds'] = time.time() - start
-    write_json_atomic(osp.join(out, 'results.json'), results)
-    log(f'seed {seed}: finished in {results["seconds"]:.0f} s -> {osp.join(out, "results.json")}')
-    return results
+    try:
+        tasks = tuple(tasks)
+        os.makedirs(out, exist_ok=True)
+        pre = Pretraining(out, seed, size, stage_iters or {})
+        s = pre.size
+        log(f'seed {seed}: tasks {",".join(tasks)}; digits 32x32 in {pre.data["root"]}')
+        results = dict(seed=seed, size=size, tasks=list(tasks))
+        need_addp = bool(set(tasks) & {'cls', 'gen', 'det', 'seg'})
+        if need_addp:
+            results['predictor'] = predictor_report(pre)
+            pre.addp()
+        if set(tasks) & {'cls', 'det', 'seg'}:
+            pre.mae()
+        results['stage_iters'] = {k: pre.records[k]['iters'] for k in PRETRAIN_STAGES
+                                  if k in pre.records}
+        results['stage_seconds'] = {k: pre.records[k]['seconds'] for k in
+                                    ('tokenizer', 'bank', 'predictor', 'addp', 'mae')
+                                    if k in pre.records}
+        iters = s['iters']
+        if 'cls' in tasks:
+            t0 = time.time()
+            configs = {p: config(p) for p in PROTOCOLS}
+            rec_dir = osp.join(out, 'recognition')
+            acc = {k: recognition(k, None if k == 'random' else dict(checkpoint=pre.records[k]
+                                                                   ['checkpoint']),
+                                  pre.data['root'], rec_dir, seed, configs, iters)
+                   for k in ('addp', 'mae', 'random')}
+            acc['mage'] = recognition('mage', pre.frozen_parts(), pre.data['root'], rec_dir, seed,
+                                      configs, iters, protocols=LINEAR_PROTOCOLS)
+            for protocol in PROTOCOLS:
+                results[protocol] = {k: v[protocol] for k, v in acc.items() if protocol in v}
+            results['stage_seconds']['recognition'] = spent(out, 'recognition', time.time() - t0)
+        if 'gen' in tasks:
+            t0 = time.time()
+            gen = generation_scores(pre, pre.records['addp'], pre.predictor(), out)
+            results['fid'], results['is'] = gen['fid'], gen['inception_score']
+            results['num_images'] = gen['num_images']
+            results['feature_net_test_top1'] = gen['feature_net']['test_top1']
+            results['generation_seconds'] = gen['seconds'].get('addp')
+            test_x, test_y = read_split(pre.data['root'], 'test')
+            results['figures'] = figures(osp.join(out, 'figures'), gen['sets'],
+                                         generator_for(pre, pre.records['addp']), test_x, test_y,
+                                         seed)
+            results['stage_seconds']['generation'] = spent(out, 'generation', time.time() - t0)
+        if 'det' in tasks or 'seg' in tasks:
+            n_train, n_test = s['canvases']
+            canv = canvas_data.write_canvases(pre.data['root'], osp.join(out, 'canvases'), seed,
+                                              n_train, n_test)
+            backbones = dict(addp=pre.records['addp']['checkpoint'],
+                             mae=pre.records['mae']['checkpoint'], random=None)
+            ds_dir = osp.join(out, 'detseg')
+            for task, fn in (('det', detseg.run_detection), ('seg', detseg.run_segmentation)):
+                if task in tasks:
+                    t0 = time.time()
+                    results[task] = fn(canv, backbones, ds_dir, seed, size)
+                    results['stage_seconds'][task] = spent(out, task, time.time() - t0)
+            results.setdefault('figures', {})['detseg'] = detseg.predictions_figure(
+                canv, ds_dir, osp.join(out, 'figures', 'detseg.png'))
+        results['machine'] = machine()
+        results['seconds'] = spent(out, 'seed', time.time() - start)
+        start = None
+        write_json_atomic(osp.join(out, 'results.json'), results)
+        log(f'seed {seed}: finished in {results["seconds"]:.0f} s -> '
+            f'{osp.join(out, "results.json")}')
+        return results
+    finally:
+        if start is not None:  # stopped or failed: its time still counts for the seed
+            spent(out, 'seed', time.time() - start)
 
 
 def teacher_curve(seed: int, out: str, budgets: List[int], size: str = 'full') -> dict:
@@ -285,10 +312,11 @@ def teacher_curve(seed: int, out: str, budgets: List[int], size: str = 'full') -
     predictor budget (iterations). Reuses the seed's run in ``out`` (data, tokenizer, token bank
     and, for its own budget, everything); other budgets train in ``out/curve/predictor<N>``."""
     pre = Pretraining(out, seed, size, {})
-    main_iters = pre.predictor()['iters']
+    # The run's own budget last: the curve can start while the seed's own run is still training.
+    main_iters = pre.planned_iters('predictor')
     points = []
     configs = {p: config(p) for p in PROTOCOLS}
-    for n in sorted(set(budgets) | {main_iters}):
+    for n in sorted(set(budgets) - {main_iters}) + [main_iters]:
         if n == main_iters:
             folder, predictor, addp = out, pre.predictor(), pre.addp()
             report = predictor_report(pre)

@@ -131,14 +131,18 @@ def summarize(dirs: List[str]) -> str:
         lines += ['', 'Targets (means over the seeds)', '', '| target | measured | met? |',
                   '|---|---|---|']
         lines += [f'| {t} | {v} | {"yes" if ok else "**no**"} |' for t, v, ok in rows]
-    secs = [r.get('seconds') for r in runs]
     m = runs[0].get('machine', {})
     stages = sorted({k for r in runs for k in r.get('stage_seconds', {})})
-    lines += ['', f'Run time per seed: {cell([t / 60 for t in secs if t])} min on '
-              f'{m.get("cpu")} ({m.get("threads")} thread(s) per seed; flags '
-              f'{", ".join(m.get("cpu_flags", m.get("flags", [])))}); per stage (s): ' +
-              ', '.join(f'{k} {cell([r.get("stage_seconds", {}).get(k) for r in runs], 0)}'
-                        for k in stages) +
+    # Per seed, not a mean: seeds may run alone or side by side, with different thread counts.
+    times = '; '.join(f'seed {r["seed"]} {r["seconds"] / 60:.1f} min '
+                      f'({_get(r, "machine", "threads")} thread(s))'
+                      for r in runs if r.get('seconds'))
+    lines += ['', f'Run time: {times}, on {m.get("cpu")} (family {m.get("cpu_family")}, model '
+              f'{m.get("cpu_model")}; flags '
+              f'{", ".join(m.get("cpu_flags", m.get("flags", [])))}). Per stage (s), seed by seed: ' +
+              ', '.join(f'{k} ' + ' / '.join(
+                  '-' if r.get('stage_seconds', {}).get(k) is None
+                  else f'{r["stage_seconds"][k]:.0f}' for r in runs) for k in stages) +
               '. Feature network test top-1: '
               f'{cell([r.get("feature_net_test_top1") for r in runs])} %.']
     return '\n'.join(lines)

@@ -187,6 +187,26 @@ def test_label_maps_load_in_mmseg(canvases):
     assert expected.max() >= 1
 
 
+def test_a_relative_output_folder_loads_in_both(digits, tmp_path, monkeypatch):
+    """The mini paper's default output folder is relative (work_dirs/mini_paper/seedN): mmdet and
+    mmseg join relative annotation and image paths to data_root, so the paths the configs get are
+    absolute (a relative one named root/root/... and the detection column failed)."""
+    from mmdet.registry import DATASETS as DET_DATASETS
+    from mmengine.registry import DefaultScope
+    from mmseg.registry import DATASETS as SEG_DATASETS
+    monkeypatch.chdir(tmp_path)
+    canv = cv.write_canvases(digits['root'], osp.join('rel', 'canvases'), 5, num_train=2,
+                             num_test=3)
+    assert all(osp.isabs(canv[k]) for k in ('root', 'train_json', 'test_json', 'train_images'))
+    det = _config(detseg.DET_CONFIG, detseg.det_options(canv))
+    seg = _config(detseg.SEG_CONFIG, detseg.seg_options(canv))
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        assert len(DET_DATASETS.build(det.train_dataloader.dataset)) == 2
+        assert len(DET_DATASETS.build(det.test_dataloader.dataset)) == 3
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        assert len(SEG_DATASETS.build(seg.test_dataloader.dataset)) == 3
+
+
 def _config(path, options):
     from mmengine.config import Config
     cfg = Config.fromfile(path)

@@ -22,4 +22,4 @@ param_scheduler = [
          end=max_iters),
 ]
 train_cfg = dict(max_iters=max_iters)
-default_hooks = dict(logger=dict(interval=500), checkpoint=dict(interval=max_iters))
+default_hooks = dict(logger=dict(interval=500), checkpoint=dict(interval=max_iters // 4))
