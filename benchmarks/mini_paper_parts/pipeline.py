@@ -220,9 +220,10 @@ def generation_scores(pre: Pretraining, addp: dict, predictor: dict, folder: str
 
 def spent(out: str, part: str, seconds: float) -> float:
     """Add ``seconds`` to ``part``'s time in ``OUT/seconds.json`` and return the sum: the time a
-    part took over every invocation that made the folder: a seed stopped and continued reports
-    the time of both runs, and a rerun that reuses every stage adds only the little it spends
-    (loading, scoring the saved image sets, figures)."""
+    part took over the invocations that made the folder. A part's time is added when it finishes;
+    the seed's total (``'seed'``) also when a run ends on an error, Ctrl-C or SIGTERM, but not
+    after SIGKILL. A rerun that reuses every stage adds only the little it spends (loading,
+    scoring the saved image sets, figures)."""
     path = osp.join(out, 'seconds.json')
     ledger = {}
     if osp.isfile(path):
